@@ -1,0 +1,5 @@
+//! FHIR R4 knowledge: definitions loaded from the official package, validation, outcomes.
+pub mod definitions;
+pub mod meta;
+pub mod outcome;
+pub mod validate;

@@ -1,0 +1,73 @@
+//! Binary content lives in the `BlobStore`; the stored Binary resource keeps only a key.
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::Fhir;
+use crate::error::{FhirError, Result};
+use crate::persistence::{Blob, StoredVersion};
+
+/// Private field of a stored Binary naming its blob; never returned to clients.
+const BLOB_KEY: &str = "_hearthBlob";
+
+fn is_binary(resource: &Value) -> bool {
+    resource.get("resourceType").and_then(Value::as_str) == Some("Binary")
+}
+
+/// Moves a Binary's `data` into the blob store, leaving its key in the resource.
+pub async fn offload(fhir: &Fhir, tenant: &str, id: &str, resource: &mut Value) -> Result<()> {
+    if !is_binary(resource) {
+        return Ok(());
+    }
+    let Some(obj) = resource.as_object_mut() else { return Ok(()) };
+    let Some(Value::String(data)) = obj.remove("data") else { return Ok(()) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.as_bytes())
+        .map_err(|e| FhirError::BadRequest(format!("Binary.data is not valid base64: {e}")))?;
+    let content_type = obj.get("contentType").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string();
+    store_bytes(fhir, tenant, id, obj, content_type, Bytes::from(bytes)).await
+}
+
+/// Stores raw bytes as the content of Binary `id` and records the key in `obj`.
+pub async fn store_bytes(
+    fhir: &Fhir,
+    tenant: &str,
+    id: &str,
+    obj: &mut serde_json::Map<String, Value>,
+    content_type: String,
+    data: Bytes,
+) -> Result<()> {
+    let key = format!("{tenant}/Binary/{id}/{}", uuid::Uuid::new_v4().simple());
+    fhir.blobs.put(&key, Blob { content_type, data }).await?;
+    obj.insert(BLOB_KEY.into(), Value::String(key));
+    Ok(())
+}
+
+/// The blob of a stored Binary version, if it has content.
+pub async fn content(fhir: &Fhir, version: &StoredVersion) -> Result<Option<Blob>> {
+    let Some(body) = &version.body else { return Ok(None) };
+    let value: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(format!("stored resource is not JSON: {e}")))?;
+    match value.get(BLOB_KEY).and_then(Value::as_str) {
+        Some(key) => fhir.blobs.get(key).await,
+        None => Ok(None),
+    }
+}
+
+/// Puts a Binary's content back as base64 `data`; other resources pass through untouched.
+pub async fn hydrate(fhir: &Fhir, mut version: StoredVersion) -> Result<StoredVersion> {
+    if version.resource_type != "Binary" {
+        return Ok(version);
+    }
+    let Some(body) = &version.body else { return Ok(version) };
+    let mut value: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(format!("stored resource is not JSON: {e}")))?;
+    let Some(obj) = value.as_object_mut() else { return Ok(version) };
+    let Some(Value::String(key)) = obj.remove(BLOB_KEY) else { return Ok(version) };
+    let blob = fhir
+        .blobs
+        .get(&key)
+        .await?
+        .ok_or_else(|| FhirError::Internal(format!("content of Binary/{} is missing from the blob store", version.id)))?;
+    obj.insert("data".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(&blob.data)));
+    version.body = Some(Bytes::from(serde_json::to_vec(&value).map_err(|e| FhirError::Internal(e.to_string()))?));
+    Ok(version)
+}

@@ -1,0 +1,66 @@
+//! The FHIR interactions as plain async functions, one file each. No HTTP types here.
+pub mod binary;
+pub mod capabilities;
+pub mod create;
+pub mod delete;
+pub mod history;
+pub mod read;
+pub mod update;
+pub mod validate;
+pub mod vread;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::{FhirError, Result};
+use crate::fhir::definitions::Definitions;
+use crate::persistence::{BlobStore, ResourceStore};
+
+/// The ports the interactions run on, chosen once at start-up.
+pub struct Fhir {
+    pub store: Arc<dyn ResourceStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub defs: &'static Definitions,
+}
+
+/// `[A-Za-z0-9\-\.]{1,64}`
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+pub fn check_id(id: &str) -> Result<()> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(FhirError::BadRequest(format!("invalid id '{}': ids are 1 to 64 of A-Z a-z 0-9 - .", id.chars().take(80).collect::<String>())))
+    }
+}
+
+pub fn check_type(fhir: &Fhir, resource_type: &str) -> Result<()> {
+    if fhir.defs.is_resource_type(resource_type) {
+        Ok(())
+    } else {
+        Err(FhirError::NotFound(format!("unknown resource type '{}'", resource_type.chars().take(80).collect::<String>())))
+    }
+}
+
+/// Checks that a body is a resource of the URL's type and valid against the definitions.
+pub fn check_resource(fhir: &Fhir, resource_type: &str, resource: &Value) -> Result<()> {
+    let body_type = resource.get("resourceType").and_then(Value::as_str);
+    match body_type {
+        Some(t) if t == resource_type => {}
+        Some(t) => {
+            return Err(FhirError::BadRequest(format!(
+                "the body's resourceType '{}' does not match the URL's type '{resource_type}'",
+                t.chars().take(80).collect::<String>()
+            )))
+        }
+        None => return Err(FhirError::BadRequest("the body is not a FHIR resource: resourceType is missing".into())),
+    }
+    let issues = crate::fhir::validate::validate_resource(fhir.defs, resource);
+    if issues.iter().any(|i| i.is_error()) {
+        return Err(FhirError::Invalid(issues));
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Hearth: a FHIR R4 server. See ARCHITECTURE.md in the shared folder for the layers.
+pub mod config;
+pub mod error;
+pub mod fhir;
+pub mod interactions;
+pub mod persistence;
+pub mod routes;
+pub mod server;
+
+/// The tenant used until multi-tenancy arrives with access control.
+pub const TENANT: &str = "default";

@@ -1,0 +1,139 @@
+//! Storage ports. `ResourceStore` keeps every version of every resource; `BlobStore`
+//! keeps binary content. Adapters: `sqlite` + `fs` (embedded); DynamoDB + S3 (AWS).
+pub mod blob;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::error::Result;
+
+/// One stored version. `body` is the resource JSON exactly as returned to clients
+/// (already carrying `id`, `meta.versionId` and `meta.lastUpdated`); `None` for a deletion.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+    /// Microseconds since the Unix epoch; strictly increasing across the store.
+    pub last_updated: i64,
+    pub method: Method,
+    pub body: Option<Bytes>,
+}
+
+impl StoredVersion {
+    pub fn is_deleted(&self) -> bool {
+        self.body.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    pub fn from_str(s: &str) -> Method {
+        match s {
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            _ => Method::Put,
+        }
+    }
+}
+
+/// What the writer expects to find before its write (a conditional write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Anything: absent, deleted or any version.
+    Any,
+    /// No live version (never existed, or deleted).
+    Absent,
+    /// The current version must be exactly this one (If-Match).
+    Version(u64),
+}
+
+/// One write. `resource` is `None` for a delete; otherwise the store stamps
+/// `id`, `meta.versionId` and `meta.lastUpdated` into it.
+#[derive(Debug, Clone)]
+pub struct WriteOp {
+    pub resource_type: String,
+    pub id: String,
+    pub expect: Expect,
+    pub method: Method,
+    pub resource: Option<Value>,
+}
+
+/// The outcome of one write: the new version, or `None` when a delete found nothing live.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    pub version: Option<StoredVersion>,
+    /// True when the write brought the resource to life (no live version before).
+    pub created: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum HistoryScope {
+    Instance { resource_type: String, id: String },
+    Type { resource_type: String },
+    System,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    /// Only versions with last_updated >= since (microseconds).
+    pub since: Option<i64>,
+    /// Only versions current at some time in [start, end) (microseconds).
+    pub at: Option<(i64, i64)>,
+    pub count: usize,
+    /// Opaque keyset cursor from a previous page's `next`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub entries: Vec<StoredVersion>,
+    /// Opaque cursor for the next page, when there is one.
+    pub next: Option<String>,
+    /// Number of matching versions, when the adapter can count them cheaply.
+    pub total: Option<u64>,
+}
+
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Applies all writes atomically (all or nothing) in order, checking each `expect`.
+    async fn commit(&self, tenant: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>>;
+    /// The current version, including a deletion marker.
+    async fn read(&self, tenant: &str, resource_type: &str, id: &str) -> Result<Option<StoredVersion>>;
+    async fn vread(&self, tenant: &str, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>>;
+    /// Newest first.
+    async fn history(&self, tenant: &str, query: HistoryQuery) -> Result<HistoryPage>;
+    /// Makes every acknowledged write durable and releases resources (on shutdown).
+    async fn close(&self) -> Result<()>;
+}
+
+/// Binary content (Binary resources, documents, export files).
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub content_type: String,
+    pub data: Bytes,
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, blob: Blob) -> Result<()>;
+    async fn get(&self, key: &str) -> Result<Option<Blob>>;
+    async fn delete(&self, key: &str) -> Result<()>;
+}

@@ -1,0 +1,296 @@
+//! Embedded `ResourceStore`: one SQLite file in WAL mode. Every version is a row of
+//! `resource_version` (its rowid `seq` orders the whole store); `resource_current`
+//! points at each resource's newest version. One writer connection, a pool of readers.
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{Expect, HistoryPage, HistoryQuery, HistoryScope, Method, ResourceStore, StoredVersion, WriteOp, WriteResult};
+use crate::error::{FhirError, Result};
+use crate::fhir::meta;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS resource_version (
+    seq INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    rtype TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    body BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(tenant, rtype, id, version);
+CREATE INDEX IF NOT EXISTS resource_version_type ON resource_version(tenant, rtype, seq);
+CREATE INDEX IF NOT EXISTS resource_version_tenant ON resource_version(tenant, seq);
+CREATE TABLE IF NOT EXISTS resource_current (
+    tenant TEXT NOT NULL,
+    rtype TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (tenant, rtype, id)
+) WITHOUT ROWID;
+";
+
+struct Writer {
+    conn: Connection,
+    /// The newest `last_updated` written; new versions get a strictly larger one.
+    last_micros: i64,
+}
+
+pub struct SqliteStore {
+    path: std::path::PathBuf,
+    synchronous: &'static str,
+    writer: Arc<Mutex<Writer>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn open_conn(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "cache_size", -64_000)?;
+    Ok(conn)
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> FhirError {
+    FhirError::Internal(format!("storage error: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<dir>/hearth.db`. `synchronous` is `full` or `normal`.
+    pub fn open(dir: &Path, synchronous: &str) -> Result<SqliteStore> {
+        std::fs::create_dir_all(dir)?;
+        let synchronous = match synchronous.to_ascii_lowercase().as_str() {
+            "normal" => "NORMAL",
+            "full" => "FULL",
+            other => return Err(FhirError::BadRequest(format!("unknown SQLite synchronous mode '{other}' (use full or normal)"))),
+        };
+        let path = dir.join("hearth.db");
+        let conn = open_conn(&path, synchronous)?;
+        conn.execute_batch(SCHEMA)?;
+        let last_micros: i64 = conn.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource_version", [], |r| r.get(0))?;
+        Ok(SqliteStore {
+            path,
+            synchronous,
+            writer: Arc::new(Mutex::new(Writer { conn, last_micros })),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Runs `f` on a pooled read connection on the blocking thread pool.
+    async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        let sync = self.synchronous;
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(internal)?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&path, sync)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                if pool.len() < 16 {
+                    pool.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+fn row_to_version(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
+    let body: Option<Vec<u8>> = row.get(6)?;
+    let method: String = row.get(5)?;
+    Ok(StoredVersion {
+        resource_type: row.get(1)?,
+        id: row.get(2)?,
+        version: row.get::<_, i64>(3)? as u64,
+        last_updated: row.get(4)?,
+        method: Method::from_str(&method),
+        body: body.map(Bytes::from),
+    })
+}
+
+const COLUMNS: &str = "v.seq, v.rtype, v.id, v.version, v.last_updated, v.method, v.body";
+
+fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, op: WriteOp, micros: i64) -> Result<WriteResult> {
+    let current: Option<(i64, bool)> = tx
+        .prepare_cached("SELECT version, deleted FROM resource_current WHERE tenant = ?1 AND rtype = ?2 AND id = ?3")?
+        .query_row(params![tenant, op.resource_type, op.id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
+        .optional()?;
+    let live = matches!(current, Some((_, false)));
+    let what = format!("{}/{}", op.resource_type, op.id);
+    match (op.expect, current) {
+        (Expect::Any, _) => {}
+        (Expect::Absent, _) if !live => {}
+        (Expect::Absent, _) => return Err(FhirError::Conflict(format!("{what} already exists"))),
+        (Expect::Version(v), Some((cur, _))) if cur as u64 == v => {}
+        (Expect::Version(v), Some((cur, _))) => {
+            return Err(FhirError::PreconditionFailed(format!("{what}: version {v} expected but the current version is {cur}")))
+        }
+        (Expect::Version(v), None) => return Err(FhirError::PreconditionFailed(format!("{what}: version {v} expected but the resource does not exist"))),
+    }
+    if op.resource.is_none() && !live {
+        return Ok(WriteResult { version: None, created: false });
+    }
+    let version = current.map(|(v, _)| v as u64).unwrap_or(0) + 1;
+    let body = match op.resource {
+        Some(mut resource) => {
+            meta::stamp(&mut resource, &op.id, version, micros);
+            Some(serde_json::to_vec(&resource).map_err(internal)?)
+        }
+        None => None,
+    };
+    tx.prepare_cached("INSERT INTO resource_version (tenant, rtype, id, version, last_updated, method, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+        .execute(params![tenant, op.resource_type, op.id, version as i64, micros, op.method.as_str(), body])?;
+    let seq = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT OR REPLACE INTO resource_current (tenant, rtype, id, version, deleted, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq])?;
+    Ok(WriteResult {
+        created: !live && body.is_some(),
+        version: Some(StoredVersion {
+            resource_type: op.resource_type,
+            id: op.id,
+            version,
+            last_updated: micros,
+            method: op.method,
+            body: body.map(Bytes::from),
+        }),
+    })
+}
+
+#[async_trait]
+impl ResourceStore for SqliteStore {
+    async fn commit(&self, tenant: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
+        let writer = self.writer.clone();
+        let tenant = tenant.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut w = writer.lock().map_err(internal)?;
+            let micros = meta::now_micros().max(w.last_micros + 1);
+            let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                // An error drops `tx`, which rolls the whole commit back.
+                results.push(apply(&tx, &tenant, op, micros)?);
+            }
+            tx.commit()?;
+            w.last_micros = micros;
+            Ok(results)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn read(&self, tenant: &str, resource_type: &str, id: &str) -> Result<Option<StoredVersion>> {
+        let key = (tenant.to_string(), resource_type.to_string(), id.to_string());
+        self.with_reader(move |conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
+                 WHERE c.tenant = ?1 AND c.rtype = ?2 AND c.id = ?3"
+            );
+            Ok(conn.prepare_cached(&sql)?.query_row(params![key.0, key.1, key.2], row_to_version).optional()?)
+        })
+        .await
+    }
+
+    async fn vread(&self, tenant: &str, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>> {
+        let key = (tenant.to_string(), resource_type.to_string(), id.to_string());
+        self.with_reader(move |conn| {
+            let sql = format!("SELECT {COLUMNS} FROM resource_version v WHERE v.tenant = ?1 AND v.rtype = ?2 AND v.id = ?3 AND v.version = ?4");
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row(params![key.0, key.1, key.2, version as i64], row_to_version)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn history(&self, tenant: &str, query: HistoryQuery) -> Result<HistoryPage> {
+        let tenant = tenant.to_string();
+        self.with_reader(move |conn| history(conn, &tenant, &query)).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let w = writer.lock().map_err(internal)?;
+            w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+fn history(conn: &Connection, tenant: &str, q: &HistoryQuery) -> Result<HistoryPage> {
+    let mut filter = String::from("v.tenant = ?");
+    let mut args: Vec<rusqlite::types::Value> = vec![tenant.to_string().into()];
+    match &q.scope {
+        HistoryScope::Instance { resource_type, id } => {
+            filter.push_str(" AND v.rtype = ? AND v.id = ?");
+            args.push(resource_type.clone().into());
+            args.push(id.clone().into());
+        }
+        HistoryScope::Type { resource_type } => {
+            filter.push_str(" AND v.rtype = ?");
+            args.push(resource_type.clone().into());
+        }
+        HistoryScope::System => {}
+    }
+    if let Some(since) = q.since {
+        filter.push_str(" AND v.last_updated >= ?");
+        args.push(since.into());
+    }
+    if let Some((start, end)) = q.at {
+        // Current at some time in [start, end): created before `end`, replaced after `start`.
+        filter.push_str(
+            " AND v.last_updated < ? AND NOT EXISTS (SELECT 1 FROM resource_version n WHERE n.tenant = v.tenant \
+             AND n.rtype = v.rtype AND n.id = v.id AND n.version = v.version + 1 AND n.last_updated <= ?)",
+        );
+        args.push(end.into());
+        args.push(start.into());
+    }
+    let total = match q.scope {
+        HistoryScope::Instance { .. } => {
+            let sql = format!("SELECT COUNT(*) FROM resource_version v WHERE {filter}");
+            let n: i64 = conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+            Some(n as u64)
+        }
+        _ => None,
+    };
+    if let Some(cursor) = &q.cursor {
+        let before: i64 = cursor.parse().map_err(|_| FhirError::BadRequest(format!("invalid history page cursor '{cursor}'")))?;
+        filter.push_str(" AND v.seq < ?");
+        args.push(before.into());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM resource_version v WHERE {filter} ORDER BY v.seq DESC LIMIT ?");
+    args.push(((q.count + 1) as i64).into());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+    let mut entries = Vec::new();
+    let mut last_seq = 0i64;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if entries.len() == q.count {
+            more = true;
+            break;
+        }
+        last_seq = row.get(0)?;
+        entries.push(row_to_version(row)?);
+    }
+    Ok(HistoryPage { entries, next: more.then(|| last_seq.to_string()), total })
+}

@@ -1,0 +1,67 @@
+//! History at instance, type and system level, paged with an opaque cursor.
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+
+use super::request::FhirRequest;
+use super::{bundle, response, AppState};
+use crate::error::{FhirError, Result};
+use crate::fhir::meta::parse_range;
+use crate::interactions;
+use crate::persistence::{HistoryQuery, HistoryScope};
+
+const KNOWN: &[&str] = &["_count", "_since", "_at", "_cursor", "_format", "_pretty", "_list", "_sort"];
+
+pub async fn history(app: &AppState, fr: &mut FhirRequest, scope: HistoryScope) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    let cfg = &app.config;
+    let count = match fr.param("_count") {
+        None => cfg.default_page_size,
+        Some(c) => c
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| FhirError::BadRequest(format!("_count must be a non-negative integer, not '{c}'")))?
+            .min(cfg.max_page_size),
+    };
+    let since = match fr.param("_since") {
+        None => None,
+        Some(s) => Some(parse_range(s).ok_or_else(|| FhirError::BadRequest(format!("_since '{s}' is not a valid instant")))?.0),
+    };
+    let at = match fr.param("_at") {
+        None => None,
+        Some(s) => Some(parse_range(s).ok_or_else(|| FhirError::BadRequest(format!("_at '{s}' is not a valid date or dateTime")))?),
+    };
+    if let Some(sort) = fr.param("_sort") {
+        if sort != "-_lastUpdated" {
+            return Err(FhirError::BadRequest(format!("history is sorted newest first; _sort '{sort}' is not supported")));
+        }
+    }
+    if fr.param("_list").is_some() {
+        return Err(FhirError::BadRequest("_list is not supported on history".into()));
+    }
+    let cursor = fr.param("_cursor").map(str::to_string);
+    let query = HistoryQuery { scope, since, at, count, cursor };
+    let page = interactions::history::history(&app.fhir, crate::TENANT, query).await?;
+
+    let kept: Vec<(String, String)> =
+        fr.query.iter().filter(|(k, _)| KNOWN.contains(&k.as_str()) && k != "_cursor").cloned().collect();
+    let link = |cursor: Option<&str>| {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &kept {
+            ser.append_pair(k, v);
+        }
+        if let Some(c) = cursor {
+            ser.append_pair("_cursor", c);
+        }
+        let q = ser.finish();
+        let path = fr.segments.join("/");
+        if q.is_empty() {
+            format!("{}/{path}", fr.out.base_url)
+        } else {
+            format!("{}/{path}?{q}", fr.out.base_url)
+        }
+    };
+    let self_url = link(fr.param("_cursor"));
+    let next_url = page.next.as_deref().map(|c| link(Some(c)));
+    let body = bundle::history(&fr.out, &page, &self_url, next_url.as_deref());
+    Ok(response::json(StatusCode::OK, &fr.out, body.into()))
+}

@@ -1,0 +1,127 @@
+//! Type and instance interactions: create, read, vread, update, delete, $validate.
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::negotiate::{self, prefer_return};
+use super::request::{parse_json, FhirRequest};
+use super::response;
+use super::AppState;
+use crate::error::{FhirError, Result};
+use crate::interactions;
+
+/// A write body: FHIR JSON, or for Binary any other media type taken as its raw content.
+async fn write_body(fr: &mut FhirRequest, resource_type: &str, id: Option<&str>) -> Result<Value> {
+    let media = negotiate::content_type(&fr.headers);
+    match media {
+        Some(m) if resource_type == "Binary" && !negotiate::is_json_media(&m) => {
+            let bytes = fr.body_bytes().await?;
+            let mut v = json!({"resourceType": "Binary"});
+            if let Some(id) = id {
+                v["id"] = json!(id);
+            }
+            v["contentType"] = json!(m);
+            if !bytes.is_empty() {
+                v["data"] = json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
+            }
+            Ok(v)
+        }
+        _ => fr.json_body().await,
+    }
+}
+
+pub async fn create(app: &AppState, fr: &mut FhirRequest, resource_type: &str) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    interactions::check_type(&app.fhir, resource_type)?;
+    let resource = write_body(fr, resource_type, None).await?;
+    let v = interactions::create::create(&app.fhir, crate::TENANT, resource_type, resource).await?;
+    let v = interactions::binary::hydrate(&app.fhir, v).await?;
+    Ok(response::resource(StatusCode::CREATED, &fr.out, &v, prefer_return(&fr.headers), true))
+}
+
+pub async fn update(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id: &str) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    interactions::check_type(&app.fhir, resource_type)?;
+    interactions::check_id(id)?;
+    let if_match = negotiate::if_match(&fr.headers)?;
+    let resource = write_body(fr, resource_type, Some(id)).await?;
+    let (v, created) = interactions::update::update(&app.fhir, crate::TENANT, resource_type, id, resource, if_match).await?;
+    let v = interactions::binary::hydrate(&app.fhir, v).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(response::resource(status, &fr.out, &v, prefer_return(&fr.headers), true))
+}
+
+pub async fn delete(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id: &str) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    let if_match = negotiate::if_match(&fr.headers)?;
+    let deleted = interactions::delete::delete(&app.fhir, crate::TENANT, resource_type, id, if_match).await?;
+    let mut resp = match prefer_return(&fr.headers) {
+        negotiate::Return::OperationOutcome => {
+            let msg = match &deleted {
+                Some(v) => format!("{resource_type}/{id} deleted (version {})", v.version),
+                None => format!("{resource_type}/{id} was not there to delete"),
+            };
+            let issue = crate::fhir::outcome::Issue { severity: crate::fhir::outcome::Severity::Information, code: "informational", diagnostics: msg, expression: String::new() };
+            response::outcome(StatusCode::OK, &fr.out, &[issue])
+        }
+        _ => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+    };
+    if let Some(v) = &deleted {
+        response::version_headers(&mut resp, v);
+    }
+    Ok(resp)
+}
+
+/// read (`vid` None) or vread, with conditional reads and raw Binary content.
+pub async fn read(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id: &str, vid: Option<&str>) -> Result<Response<Body>> {
+    let is_binary = resource_type == "Binary";
+    let neg = fr.negotiate(is_binary)?;
+    let v = match vid {
+        None => interactions::read::read(&app.fhir, crate::TENANT, resource_type, id).await?,
+        Some(vid) => interactions::vread::vread(&app.fhir, crate::TENANT, resource_type, id, vid).await?,
+    };
+    if vid.is_none() && (negotiate::if_none_match(&fr.headers, v.version) || negotiate::not_modified_since(&fr.headers, v.last_updated)) {
+        return Ok(response::not_modified(&v));
+    }
+    if is_binary && !neg.explicit_json && !neg.accept.is_empty() {
+        if let Some(raw) = binary_raw(&v)? {
+            let mut resp = response::raw(StatusCode::OK, &raw.0, raw.1.into());
+            response::version_headers(&mut resp, &v);
+            return Ok(resp);
+        }
+    }
+    let mut resp = response::resource(StatusCode::OK, &fr.out, &v, negotiate::Return::Representation, false);
+    if vid.is_none() {
+        if let Ok(h) = axum::http::HeaderValue::from_str(&response::version_url(&fr.out, &v)) {
+            resp.headers_mut().insert(axum::http::header::CONTENT_LOCATION, h);
+        }
+    }
+    Ok(resp)
+}
+
+/// The content type and bytes of a (hydrated) Binary, when it has content.
+fn binary_raw(v: &crate::persistence::StoredVersion) -> Result<Option<(String, Vec<u8>)>> {
+    let Some(body) = &v.body else { return Ok(None) };
+    let value: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(e.to_string()))?;
+    let Some(data) = value.get("data").and_then(Value::as_str) else { return Ok(None) };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(data).map_err(|e| FhirError::Internal(e.to_string()))?;
+    let ct = value.get("contentType").and_then(Value::as_str).unwrap_or("application/octet-stream").to_string();
+    Ok(Some((ct, bytes)))
+}
+
+pub async fn validate(app: &AppState, fr: &mut FhirRequest, resource_type: &str) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    interactions::check_type(&app.fhir, resource_type)?;
+    let bytes = {
+        negotiate::require_json_body(&fr.headers)?;
+        fr.body_bytes().await?
+    };
+    let body = parse_json(&bytes)?;
+    let issues = interactions::validate::validate(&app.fhir, resource_type, body)?;
+    Ok(response::outcome(StatusCode::OK, &fr.out, &issues))
+}
