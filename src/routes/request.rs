@@ -108,7 +108,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FhirError::BadRequest("the request body is empty; a FHIR JSON resource is required".into()));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| FhirError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let value = crate::fhir::json::parse(bytes).map_err(|e| FhirError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     if !value.is_object() {
         return Err(FhirError::BadRequest("the body must be a JSON object (a FHIR resource)".into()));
     }
