@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, fetches the official R4 package,
+# builds and runs every test (unit + HTTP integration tests against the real binary).
+#
+# Usage: scripts/test.sh [extra args passed to cargo nextest run / cargo test]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# --- system packages: install only what is missing -------------------------------
+# Map: command needed -> Debian package providing it. Add rows as tests need more.
+declare -A APT_FOR=(
+    [curl]=curl
+    [tar]=tar
+    [npm]=npm
+    [kill]=procps
+)
+missing=()
+for cmd in "${!APT_FOR[@]}"; do
+    type -P "$cmd" >/dev/null 2>&1 || missing+=("${APT_FOR[$cmd]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing missing packages: ${missing[*]}"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# --- Rust toolchain --------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        log "installing the Rust toolchain with rustup"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+fi
+
+# --- Python packages (none needed yet) -------------------------------------------
+# PIP_PACKAGES=()  # e.g. (jsonschema); installed with: python3 -m pip install --user "${PIP_PACKAGES[@]}"
+
+# --- test data: the official R4 definitions + examples package -------------------
+log "fetching the FHIR R4 examples package"
+bash scripts/fetch-r4-package.sh >/dev/null
+
+# --- build and run ---------------------------------------------------------------
+if cargo nextest --version >/dev/null 2>&1; then
+    log "running: cargo nextest run --workspace"
+    cargo nextest run --workspace --no-fail-fast "$@"
+else
+    log "cargo-nextest not found; running: cargo test --workspace"
+    cargo test --workspace --no-fail-fast "$@"
+fi
