@@ -5,6 +5,7 @@ pub mod fhir;
 pub mod interactions;
 pub mod persistence;
 pub mod routes;
+pub mod search;
 pub mod server;
 
 /// The tenant used until multi-tenancy arrives with access control.

@@ -1,0 +1,2 @@
+//! Search: FHIRPath evaluation of SearchParameter expressions (more to come with issue 3).
+pub mod fhirpath;
