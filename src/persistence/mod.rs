@@ -19,6 +19,8 @@ pub struct StoredVersion {
     /// Microseconds since the Unix epoch; strictly increasing across the store.
     pub last_updated: i64,
     pub method: Method,
+    /// True when this version brought the resource to life (first, or after a delete).
+    pub created: bool,
     pub body: Option<Bytes>,
 }
 

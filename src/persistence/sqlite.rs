@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS resource_version (
     version INTEGER NOT NULL,
     last_updated INTEGER NOT NULL,
     method TEXT NOT NULL,
+    created INTEGER NOT NULL,
     body BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(tenant, rtype, id, version);
@@ -113,7 +114,7 @@ impl SqliteStore {
 }
 
 fn row_to_version(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
-    let body: Option<Vec<u8>> = row.get(6)?;
+    let body: Option<Vec<u8>> = row.get(7)?;
     let method: String = row.get(5)?;
     Ok(StoredVersion {
         resource_type: row.get(1)?,
@@ -121,11 +122,12 @@ fn row_to_version(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
         version: row.get::<_, i64>(3)? as u64,
         last_updated: row.get(4)?,
         method: Method::from_str(&method),
+        created: row.get::<_, i64>(6)? != 0,
         body: body.map(Bytes::from),
     })
 }
 
-const COLUMNS: &str = "v.seq, v.rtype, v.id, v.version, v.last_updated, v.method, v.body";
+const COLUMNS: &str = "v.seq, v.rtype, v.id, v.version, v.last_updated, v.method, v.created, v.body";
 
 fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, op: WriteOp, micros: i64) -> Result<WriteResult> {
     let current: Option<(i64, bool)> = tx
@@ -155,19 +157,23 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, op: WriteOp, micros: i64)
         }
         None => None,
     };
-    tx.prepare_cached("INSERT INTO resource_version (tenant, rtype, id, version, last_updated, method, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-        .execute(params![tenant, op.resource_type, op.id, version as i64, micros, op.method.as_str(), body])?;
+    let created = !live && body.is_some();
+    tx.prepare_cached(
+        "INSERT INTO resource_version (tenant, rtype, id, version, last_updated, method, created, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![tenant, op.resource_type, op.id, version as i64, micros, op.method.as_str(), created as i64, body])?;
     let seq = tx.last_insert_rowid();
     tx.prepare_cached("INSERT OR REPLACE INTO resource_current (tenant, rtype, id, version, deleted, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq])?;
     Ok(WriteResult {
-        created: !live && body.is_some(),
+        created,
         version: Some(StoredVersion {
             resource_type: op.resource_type,
             id: op.id,
             version,
             last_updated: micros,
             method: op.method,
+            created,
             body: body.map(Bytes::from),
         }),
     })

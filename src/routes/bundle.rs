@@ -26,7 +26,7 @@ fn history_entry(out: &mut Vec<u8>, o: &Output, v: &StoredVersion) {
     let full_url = format!("{}/{}/{}", o.base_url, v.resource_type, v.id);
     let (url, status) = match v.method {
         Method::Post => (v.resource_type.clone(), "201 Created"),
-        Method::Put if v.version == 1 => (format!("{}/{}", v.resource_type, v.id), "201 Created"),
+        Method::Put if v.created => (format!("{}/{}", v.resource_type, v.id), "201 Created"),
         Method::Put => (format!("{}/{}", v.resource_type, v.id), "200 OK"),
         Method::Delete => (format!("{}/{}", v.resource_type, v.id), "204 No Content"),
     };
