@@ -310,13 +310,17 @@ async fn history_since_and_at() {
     let since_all = s.history_entries(&format!("/Patient/{a}/_history?_since=2000-01-01T00:00:00Z")).await;
     assert_eq!(since_all.len(), 1);
 
-    // _at: the version current at that time
-    let at1 = s.history_entries(&format!("/Patient/{b}/_history?_at={}", qenc(&t_b1))).await;
+    // _at: the versions current at that time
+    let mid = chrono::DateTime::parse_from_rfc3339(&t_b1).unwrap() + chrono::Duration::milliseconds(500);
+    let mid = mid.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at1 = s.history_entries(&format!("/Patient/{b}/_history?_at={}", qenc(&mid))).await;
     let v: Vec<&str> = at1.iter().map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap()).collect();
-    assert_eq!(v, ["1"], "_at={t_b1} must give version 1 only");
-    let at2 = s.history_entries(&format!("/Patient/{b}/_history?_at={}", qenc(&t_b2))).await;
+    assert_eq!(v, ["1"], "_at={mid} (between v1 and v2) must give version 1 only");
+    let after = chrono::DateTime::parse_from_rfc3339(&t_b2).unwrap() + chrono::Duration::milliseconds(1500);
+    let after = after.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let at2 = s.history_entries(&format!("/Patient/{b}/_history?_at={}", qenc(&after))).await;
     let v: Vec<&str> = at2.iter().map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap()).collect();
-    assert_eq!(v, ["2"], "_at={t_b2} must give version 2 only");
+    assert_eq!(v, ["2"], "_at={after} (after v2) must give version 2 only");
     let at0 = s.history_entries(&format!("/Patient/{b}/_history?_at=2000-01-01T00:00:00Z")).await;
     assert!(at0.is_empty(), "_at before creation must be empty: {at0:?}");
     let bad = s.get("/Patient/_history?_since=not-a-date").await;
