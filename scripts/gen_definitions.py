@@ -12,8 +12,9 @@ deterministic (sorted, minified JSON): re-running on the same package gives the 
 Writes:
   structure.json          resource types + reduced snapshots of base types/resources
   valuesets.json          expansions of every ValueSet used by a required binding
-  search-parameters.json  all SearchParameters, reduced
-  compartments.json       the CompartmentDefinitions, reduced
+  search-parameters.json  all SearchParameters, reduced (the 3 package examples carry
+                          "example": true so a search engine can skip them)
+  compartments.json       the 5 spec CompartmentDefinitions, reduced
 """
 import glob
 import json
@@ -249,6 +250,8 @@ def gen_search_parameters(pkg):
                   "multipleAnd", "chain"):
             if k in sp:
                 r[k] = sp[k]
+        if sp["id"].startswith("example"):
+            r["example"] = True  # illustrative examples in the package, not part of the spec
         if "component" in sp:
             r["component"] = [{"definition": c.get("definition"), "expression": c.get("expression")}
                               for c in sp["component"]]
@@ -260,6 +263,8 @@ def gen_search_parameters(pkg):
 def gen_compartments(pkg):
     out = []
     for cd in load_all(pkg, "CompartmentDefinition"):
+        if cd["id"] == "example":
+            continue  # an illustrative example, not one of the 5 spec compartments
         out.append({"code": cd["code"], "url": cd["url"],
                     "resource": [{"code": r["code"], "param": r.get("param", [])}
                                  for r in sorted(cd.get("resource", []), key=lambda r: r["code"])]})

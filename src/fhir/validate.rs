@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 mod codes;
 mod primitive;
+mod reference;
 #[cfg(test)]
 mod examples_test;
 #[cfg(test)]
@@ -238,6 +239,7 @@ impl<'d> Validator<'d> {
             if items.is_empty() {
                 self.error("structure", &expr, "Empty arrays are not allowed in FHIR JSON");
             }
+            self.check_max(e, items.len(), &expr);
             for (i, item) in items.iter().enumerate() {
                 self.complex_item(e, &target, item, &format!("{expr}[{i}]"), f.key, depth);
             }
@@ -260,6 +262,9 @@ impl<'d> Validator<'d> {
                 self.object(ctd, &ctd.name, obj, expr, depth + 1, false, false);
                 if let Some(url) = &e.binding {
                     codes::check_complex(self, &ctd.name, url, obj, expr);
+                }
+                if ctd.name == "Reference" {
+                    reference::check_target(self, e, obj, expr);
                 }
             }
             Target::Primitive(_) | Target::Resource => {}
@@ -311,6 +316,7 @@ impl<'d> Validator<'d> {
         if len == 0 {
             self.error("structure", expr, "Empty arrays are not allowed in FHIR JSON");
         }
+        self.check_max(e, len, expr);
         for i in 0..len {
             let item_expr = format!("{expr}[{i}]");
             let v = values.and_then(|a| a.get(i)).filter(|v| !v.is_null());
@@ -323,6 +329,14 @@ impl<'d> Validator<'d> {
             }
             if let Some(x) = x {
                 self.primitive_ext(ptd, x, &item_expr, f.key, depth);
+            }
+        }
+    }
+
+    fn check_max(&mut self, e: &ElementDef, len: usize, expr: &str) {
+        if let Some(max) = e.max {
+            if len > max as usize {
+                self.error("structure", expr, format!("At most {max} values allowed, found {len}"));
             }
         }
     }

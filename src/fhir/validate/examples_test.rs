@@ -45,7 +45,7 @@ fn official_package_resources_validate() {
     files.sort();
     let (mut examples, mut definitional) = ((0, 0), (0, 0));
     let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let start = std::time::Instant::now();
+    let mut validating = std::time::Duration::ZERO;
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(path).unwrap();
@@ -60,7 +60,13 @@ fn official_package_resources_validate() {
         ]
         .iter()
         .any(|p| name.starts_with(p));
-        let errors: Vec<String> = validate_resource(defs, &json)
+        let start = std::time::Instant::now();
+        let issues = validate_resource(defs, &json);
+        validating += start.elapsed();
+        for w in issues.iter().filter(|i| !i.is_error()) {
+            eprintln!("WARNING {name}: {} {}", w.expression, w.diagnostics);
+        }
+        let errors: Vec<String> = issues
             .into_iter()
             .filter(|i| i.is_error())
             .map(|i| format!("{} [{}] {}", i.expression, i.code, i.diagnostics))
@@ -73,9 +79,12 @@ fn official_package_resources_validate() {
             rejected.insert(name, errors);
         }
     }
+    let total = examples.0 + examples.1 + definitional.0 + definitional.1;
     eprintln!(
-        "examples: {} accepted, {} rejected; definitions: {} accepted, {} rejected; {:?}",
-        examples.0, examples.1, definitional.0, definitional.1, start.elapsed()
+        "examples: {} accepted, {} rejected; definitions: {} accepted, {} rejected; \
+         validation {:?} in total, {:?} per resource",
+        examples.0, examples.1, definitional.0, definitional.1, validating,
+        validating / total.max(1) as u32
     );
     for (name, errors) in &rejected {
         for e in errors {

@@ -286,3 +286,16 @@ fn validation_does_not_mutate_decimal_text() {
     assert_errors(&v, &[]);
     assert_eq!(serde_json::to_string(&v).unwrap(), text);
 }
+
+#[test]
+fn reference_to_a_disallowed_type_is_a_warning_only() {
+    let mut p = patient();
+    p["managingOrganization"] = json!({"reference": "Practitioner/1"});
+    assert_errors(&p, &[]);
+    let issues = validate_resource(Definitions::r4(), &p);
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    assert_eq!(issues[0].expression, "Patient.managingOrganization.reference");
+    assert!(!issues[0].is_error());
+    p["managingOrganization"] = json!({"reference": "Organization/1"});
+    assert!(validate_resource(Definitions::r4(), &p).is_empty());
+}
