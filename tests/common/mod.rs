@@ -296,8 +296,9 @@ impl TestServer {
         Resp { status, headers, body }
     }
 
+    /// GET asking for FHIR JSON (a Binary then comes back as a resource, not raw bytes).
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(self.req(Method::GET, path)).await
+        self.send(self.req(Method::GET, path).header("accept", FHIR_JSON)).await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
