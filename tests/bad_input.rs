@@ -285,28 +285,45 @@ async fn bad_requests_get_4xx_outcomes_and_store_nothing() {
     }
     let mut failures = Vec::new();
     for case in &cases {
-        let mut rb = s.req(case.method.clone(), &case.path);
+        let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(ct) = case.content_type {
-            rb = rb.header("content-type", ct);
+            headers.push(("content-type", ct));
         }
         if !case.headers.iter().any(|(h, _)| *h == "accept") {
-            rb = rb.header("accept", FHIR_JSON);
+            headers.push(("accept", FHIR_JSON));
         }
         for (h, v) in &case.headers {
-            rb = rb.header(*h, v.as_str());
+            headers.push((h, v.as_str()));
         }
-        if !case.body.is_empty() || case.method != Method::GET {
-            rb = rb.body(case.body.clone());
-        }
-        let resp = match rb.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                failures.push(format!("[{}] request failed: {e:?}", case.name));
-                continue;
+        let (status, body) = if case.expect.contains(&413) {
+            // the server may answer before reading the body: read while writing, like curl
+            let path = format!("/fhir{}", case.path);
+            match raw_request(&s.root, case.method.as_str(), &path, &headers, case.body.clone()).await {
+                Some(r) => (r.status, bytes::Bytes::from(r.body)),
+                None => {
+                    failures.push(format!("[{}] connection closed without a response", case.name));
+                    continue;
+                }
+            }
+        } else {
+            let mut rb = s.req(case.method.clone(), &case.path);
+            for (h, v) in &headers {
+                rb = rb.header(*h, *v);
+            }
+            if !case.body.is_empty() || case.method != Method::GET {
+                rb = rb.body(case.body.clone());
+            }
+            match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    (status, resp.bytes().await.unwrap_or_default())
+                }
+                Err(e) => {
+                    failures.push(format!("[{}] request failed: {e:?}", case.name));
+                    continue;
+                }
             }
         };
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.unwrap_or_default();
         if !(400..500).contains(&status) {
             failures.push(format!("[{}] status {status} (want 4xx {:?}); body: {}", case.name, case.expect, truncate(&String::from_utf8_lossy(&body), 300)));
             continue;
@@ -371,29 +388,50 @@ async fn body_under_the_limit_is_accepted() {
 #[tokio::test]
 async fn truncated_body_on_the_wire() {
     let s = TestServer::start();
-    let addr = s.root.trim_start_matches("http://").to_string();
-    let reply = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut sock = std::net::TcpStream::connect(&addr).expect("connect");
-        sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-        let body = r#"{"resourceType":"Patient","gender":"ma"#;
-        let head = format!(
-            "POST /fhir/Patient HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len() + 60
-        );
-        sock.write_all(head.as_bytes()).unwrap();
-        sock.write_all(body.as_bytes()).unwrap();
-        sock.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut out = Vec::new();
-        let _ = sock.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    })
-    .await
-    .expect("raw socket task");
-    if let Some(status) = reply.split_whitespace().nth(1) {
-        let code: u16 = status.parse().unwrap_or(0);
-        assert!((400..500).contains(&code), "truncated body answered {code}: {reply}");
+    let body = r#"{"resourceType":"Patient","gender":"ma"#;
+    let req = format!(
+        "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len() + 60
+    );
+    if let Some(r) = raw_http(&s.root, req.into_bytes(), true).await {
+        assert!((400..500).contains(&r.status), "truncated body answered {}: {}", r.status, r.head);
     }
     s.send(s.client.get(format!("{}/health", s.root))).await.expect(200, "healthy after truncated body");
     assert_eq!(s.system_history_count().await, 0, "a truncated body must store nothing");
+}
+
+/// Over the limit without a Content-Length (chunked): the limit must hold while reading.
+#[tokio::test]
+async fn oversized_chunked_body_is_413() {
+    let limit = MAX_BODY.to_string();
+    let s = TestServer::start_with_args(&["--max-body-bytes", &limit]);
+    let body = format!(r#"{{"resourceType":"Patient","name":[{{"family":"{}"}}]}}"#, "z".repeat(MAX_BODY * 2));
+    let mut req = b"POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for chunk in body.as_bytes().chunks(8192) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let r = raw_http(&s.root, req, false).await.expect("a response to an oversized chunked body");
+    assert_eq!(r.status, 413, "oversized chunked body: {}", r.head);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("413 body is not JSON ({e}): {}", String::from_utf8_lossy(&r.body)));
+    check_outcome(&v).unwrap_or_else(|e| panic!("413 body: {e}"));
+    assert_eq!(s.system_history_count().await, 0, "nothing stored");
+}
+
+/// A small chunked body (no Content-Length) is accepted like any other.
+#[tokio::test]
+async fn chunked_body_under_the_limit_is_accepted() {
+    let s = TestServer::start();
+    let body = r#"{"resourceType":"Patient","gender":"male"}"#;
+    let (a, b) = body.split_at(10);
+    let req = format!(
+        "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    let r = raw_http(&s.root, req.into_bytes(), false).await.expect("response");
+    assert_eq!(r.status, 201, "chunked create: {} {}", r.head, String::from_utf8_lossy(&r.body));
+    assert_eq!(s.system_history_count().await, 1);
 }

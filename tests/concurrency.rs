@@ -196,3 +196,32 @@ async fn same_expected_version_exactly_one_wins() {
     assert_eq!(given(&r.json()), [format!("w{}", ok[0])], "the winner's body is stored");
     assert_eq!(versions(&s, id).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_get_distinct_ids() {
+    let s = Arc::new(TestServer::start());
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let s = s.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"resourceType": "Patient", "name": [{"family": format!("c{w}")}]});
+            barrier.wait().await;
+            let r = s.post_json("/Patient", &body).await;
+            r.expect(201, "concurrent create");
+            let v = r.json();
+            assert_eq!(v["meta"]["versionId"], "1");
+            (w, v["id"].as_str().unwrap().to_string())
+        }));
+    }
+    let mut ids = BTreeSet::new();
+    for t in tasks {
+        let (w, id) = t.await.expect("task");
+        assert!(ids.insert(id.clone()), "id {id} assigned twice");
+        let r = s.get(&format!("/Patient/{id}")).await;
+        r.expect(200, "read created");
+        assert_eq!(r.json()["name"][0]["family"], json!(format!("c{w}")));
+    }
+    assert_eq!(s.system_history_count().await, WRITERS);
+}

@@ -471,6 +471,9 @@ async fn content_negotiation_format_and_pretty() {
         r.expect(406, &format!("_format={f}"));
         r.expect_outcome("406 _format");
     }
+    // _format overrides Accept
+    let r = s.send(s.req(Method::GET, &format!("{path}?_format=json")).header("accept", "application/fhir+xml")).await;
+    r.expect(200, "_format=json overrides Accept: application/fhir+xml");
     let r = s.get("/metadata?_format=xml").await;
     r.expect(406, "metadata _format=xml");
     let r = s.get(&format!("{path}?_pretty=true")).await;
@@ -673,4 +676,20 @@ async fn every_r4_type_supports_create_and_read() {
         }
     }
     assert!(failures.is_empty(), "{} types failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test]
+async fn configuration_from_environment() {
+    let s = TestServer::start_with_env(&[("HEARTH_BASE_PATH", "/r4"), ("HEARTH_MAX_BODY_BYTES", "2000")]);
+    assert!(s.base.ends_with("/r4"));
+    s.get("/metadata").await.expect(200, "metadata under HEARTH_BASE_PATH");
+    let (id, _) = create(&s, "Patient", &patient("Env")).await;
+    let r = s.get(&format!("/Patient/{id}")).await;
+    r.expect(200, "read under /r4");
+    let r = s.send(s.client.get(format!("{}/fhir/Patient/{id}", s.root))).await;
+    assert_eq!(r.status, 404, "/fhir is not the base when HEARTH_BASE_PATH=/r4");
+    let big = json!({"resourceType": "Patient", "name": [{"family": "q".repeat(3000)}]});
+    let r = s.post_json("/Patient", &big).await;
+    r.expect(413, "HEARTH_MAX_BODY_BYTES=2000");
+    r.expect_outcome("413");
 }

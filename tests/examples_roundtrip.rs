@@ -152,6 +152,7 @@ async fn check_one(s: &TestServer, ex: &Example) -> Outcome {
     if put.status != 200 && put.status != 201 {
         return Outcome::Failure(format!("PUT -> {}: {}", put.status, truncate(&put.text(), 300)));
     }
+    let put_body = put.try_json();
     let get = s.get(&path).await;
     if get.status != 200 {
         return Outcome::Failure(format!("GET after PUT -> {}: {}", get.status, truncate(&get.text(), 300)));
@@ -160,6 +161,11 @@ async fn check_one(s: &TestServer, ex: &Example) -> Outcome {
     let Some(mut got) = get.try_json() else {
         return Outcome::Failure("GET body is not JSON".into());
     };
+    if let Some(pb) = put_body {
+        if pb != got {
+            return Outcome::Mismatch(format!("PUT response differs from GET: {}", first_difference(&pb, &got, String::new())));
+        }
+    }
     strip_server_meta(&mut want);
     strip_server_meta(&mut got);
     if want == got {

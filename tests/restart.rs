@@ -123,3 +123,15 @@ async fn acknowledged_writes_survive_sigterm() {
     }
     assert_eq!(s2.history_entries("/Basic/_history").await.len(), n);
 }
+
+#[tokio::test]
+async fn sigint_also_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let mut s = TestServer::start_in(dir.path());
+    let p = json!({"resourceType": "Patient", "id": "int", "gender": "female"});
+    s.put_json("/Patient/int", &p).await.expect(201, "PUT");
+    let status = s.stop_with("INT");
+    assert!(status.success(), "clean exit on SIGINT, got {status}");
+    let s2 = TestServer::start_in(dir.path());
+    s2.get("/Patient/int").await.expect(200, "after SIGINT restart");
+}

@@ -151,15 +151,44 @@ impl TestServer {
     pub fn start_with_args(extra: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
         let path = dir.path().to_path_buf();
-        Self::launch(&path, Some(dir), extra)
+        let mut args = std_args(&path);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(&path, Some(dir), args, &[], "/fhir")
     }
 
     /// Start a server on a given data directory (kept by the caller, e.g. for restarts).
     pub fn start_in(dir: &Path) -> TestServer {
-        Self::launch(dir, None, &[])
+        Self::launch(dir, None, std_args(dir), &[], "/fhir")
     }
 
-    fn launch(dir: &Path, owned: Option<tempfile::TempDir>, extra: &[&str]) -> TestServer {
+    /// Start a server configured only through `HEARTH_*` environment variables
+    /// (`serve` subcommand, no flags). HEARTH_DATA_DIR is set to a fresh temp dir and
+    /// HEARTH_LISTEN to 127.0.0.1:0 unless given.
+    pub fn start_with_env(envs: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("create temp data dir");
+        let path = dir.path().to_path_buf();
+        let mut all: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !envs.iter().any(|(k, _)| *k == "HEARTH_DATA_DIR") {
+            all.push(("HEARTH_DATA_DIR".into(), path.to_string_lossy().into_owned()));
+        }
+        if !envs.iter().any(|(k, _)| *k == "HEARTH_LISTEN") {
+            all.push(("HEARTH_LISTEN".into(), "127.0.0.1:0".into()));
+        }
+        let base_path = envs
+            .iter()
+            .find(|(k, _)| *k == "HEARTH_BASE_PATH")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| "/fhir".into());
+        Self::launch(&path, Some(dir), vec!["serve".into()], &all, &base_path)
+    }
+
+    fn launch(
+        dir: &Path,
+        owned: Option<tempfile::TempDir>,
+        args: Vec<String>,
+        envs: &[(String, String)],
+        base_path: &str,
+    ) -> TestServer {
         let log_dir = tempfile::tempdir().expect("create temp log dir");
         let log_path = log_dir.path().join("hearth.log");
         let log = File::create(&log_path).expect("create log file");
@@ -169,14 +198,8 @@ impl TestServer {
                 cmd.env_remove(k);
             }
         }
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("--base-path")
-            .arg("/fhir")
-            .args(extra)
+        cmd.args(&args)
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
@@ -239,7 +262,7 @@ impl TestServer {
             _log_dir: log_dir,
             log_path,
             data_dir: dir.to_path_buf(),
-            base: format!("{root}/fhir"),
+            base: format!("{root}{base_path}"),
             root,
             client,
         }
@@ -256,9 +279,14 @@ impl TestServer {
 
     /// Stop with SIGTERM and wait (up to 30 s) for a clean exit.
     pub fn stop(&mut self) -> ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Stop with the given signal name (`TERM`, `INT`) and wait (up to 30 s) for the exit.
+    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("server already stopped");
         let pid = child.id().to_string();
-        let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
+        let _ = Command::new("kill").arg(format!("-{signal}")).arg(&pid).status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -267,7 +295,7 @@ impl TestServer {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("hearth did not exit within 30s of SIGTERM; log:\n{}", self.log());
+                panic!("hearth did not exit within 30s of SIG{signal}; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -352,6 +380,134 @@ impl Drop for TestServer {
             let _ = child.wait();
         }
     }
+}
+
+fn std_args(dir: &Path) -> Vec<String> {
+    vec![
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        dir.to_string_lossy().into_owned(),
+        "--base-path".into(),
+        "/fhir".into(),
+    ]
+}
+
+/// A response read from a raw socket.
+#[derive(Debug)]
+pub struct RawResp {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+/// Send raw bytes to the server over a fresh TCP connection (write errors are ignored:
+/// the server may answer early), optionally half-close (signals "no more body"), and read
+/// the response until EOF (send `Connection: close`). None when no response came back.
+pub async fn raw_http(root: &str, request: Vec<u8>, half_close: bool) -> Option<RawResp> {
+    let addr = root.trim_start_matches("http://").to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut sock = std::net::TcpStream::connect(&addr).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        for chunk in request.chunks(16 * 1024) {
+            if sock.write_all(chunk).is_err() {
+                break;
+            }
+        }
+        if half_close {
+            let _ = sock.shutdown(std::net::Shutdown::Write);
+        }
+        let mut out = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match sock.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        parse_raw_response(&out)
+    })
+    .await
+    .expect("raw socket task")
+}
+
+/// Like curl: send `method path` with a Content-Length body and `Connection: close`, writing
+/// the body on another thread while reading the response, so an early answer (e.g. 413
+/// before the body was read) is seen even when the server closes the connection.
+pub async fn raw_request(
+    root: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Option<RawResp> {
+    let addr = root.trim_start_matches("http://").to_string();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut sock = std::net::TcpStream::connect(&addr).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let mut writer = sock.try_clone().expect("clone socket");
+        let w = std::thread::spawn(move || {
+            if writer.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            for chunk in body.chunks(16 * 1024) {
+                if writer.write_all(chunk).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut out = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match sock.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        let _ = w.join();
+        parse_raw_response(&out)
+    })
+    .await
+    .expect("raw socket task")
+}
+
+fn parse_raw_response(out: &[u8]) -> Option<RawResp> {
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let raw_body = &out[split + 4..];
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        let mut body = Vec::new();
+        let mut rest = raw_body;
+        loop {
+            let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else { break };
+            let size_txt = String::from_utf8_lossy(&rest[..eol]);
+            let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16) else { break };
+            if size == 0 || rest.len() < eol + 2 + size {
+                break;
+            }
+            body.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[(eol + 4 + size).min(rest.len())..];
+        }
+        body
+    } else {
+        raw_body.to_vec()
+    };
+    Some(RawResp { status, head, body })
 }
 
 pub fn json_body(rb: RequestBuilder, body: &Value) -> RequestBuilder {
