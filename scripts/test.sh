@@ -17,6 +17,7 @@ declare -A APT_FOR=(
     [tar]=tar
     [npm]=npm
     [kill]=procps
+    [cc]=build-essential
 )
 missing=()
 for cmd in "${!APT_FOR[@]}"; do

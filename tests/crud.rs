@@ -87,6 +87,11 @@ async fn read_unknown_id_and_type_are_404() {
     let r = s.get("/NotAType/1").await;
     r.expect(404, "unknown type");
     r.expect_outcome("unknown type");
+    for path in ["/NotAType/_history", "/NotAType/1/_history", "/Patient/1/_history/1/extra/segments"] {
+        let r = s.get(path).await;
+        assert!((400..500).contains(&r.status), "GET {path} -> {}", r.status);
+        r.expect_outcome(path);
+    }
     let r = s.get("/Patient/does-not-exist/_history/1").await;
     r.expect(404, "vread of unknown id");
     r.expect_outcome("vread of unknown id");
@@ -307,6 +312,8 @@ async fn history_since_and_at() {
     assert_eq!(got, [(b.clone(), "2".to_string()), (b.clone(), "1".to_string())], "_since={t_b1}");
     let since2 = s.history_entries(&format!("/_history?_since={}", qenc(&t_b2))).await;
     assert_eq!(since2.len(), 1, "system _since={t_b2}");
+    let paged = s.history_entries(&format!("/Patient/_history?_since={}&_count=1", qenc(&t_b1))).await;
+    assert_eq!(paged, since, "paging with _count=1 must keep _since across next links");
     let since_all = s.history_entries(&format!("/Patient/{a}/_history?_since=2000-01-01T00:00:00Z")).await;
     assert_eq!(since_all.len(), 1);
 
@@ -336,6 +343,8 @@ async fn capability_statement_lists_every_type() {
     let cs = r.json();
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
+    assert_eq!(cs["rest"][0]["mode"], "server");
+    assert!(cs["status"].is_string() && cs["date"].is_string() && cs["kind"].is_string(), "status/date/kind are 1..1");
     let fmt: Vec<&str> = cs["format"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     assert!(fmt.iter().any(|f| f.contains("json")), "format {fmt:?}");
     let resources = cs["rest"][0]["resource"].as_array().expect("rest[0].resource");
@@ -388,6 +397,7 @@ async fn conditional_headers_if_match_none_match_modified_since() {
     let r = s.send(s.req(Method::GET, &path).header("if-none-match", "W/\"2\"")).await;
     r.expect(304, "If-None-Match current");
     assert!(r.body.is_empty(), "304 has no body");
+    assert_eq!(r.header("etag").as_deref(), Some("W/\"2\""), "a 304 carries the ETag a 200 would (RFC 9110 15.4.5)");
     let r = s.send(s.req(Method::GET, &path).header("if-none-match", "W/\"1\"")).await;
     r.expect(200, "If-None-Match old");
 
@@ -692,4 +702,19 @@ async fn configuration_from_environment() {
     let r = s.post_json("/Patient", &big).await;
     r.expect(413, "HEARTH_MAX_BODY_BYTES=2000");
     r.expect_outcome("413");
+}
+
+#[tokio::test]
+async fn large_binary_under_the_default_limit() {
+    let s = TestServer::start();
+    let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let r = s
+        .send(s.req(Method::POST, "/Binary").header("content-type", "application/pdf").body(data.clone()))
+        .await;
+    r.expect(201, "8 MiB Binary under the 64 MiB default");
+    let loc = r.header("location").expect("Location");
+    let id = loc.split("/Binary/").nth(1).and_then(|x| x.split('/').next()).expect("id").to_string();
+    let raw = s.send(s.req(Method::GET, &format!("/Binary/{id}")).header("accept", "application/pdf")).await;
+    raw.expect(200, "GET 8 MiB Binary");
+    assert!(raw.body.as_ref() == data.as_slice(), "8 MiB Binary bytes differ");
 }
