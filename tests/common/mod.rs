@@ -122,7 +122,7 @@ pub fn check_outcome(v: &Value) -> Result<(), String> {
     }
     for (i, issue) in issues.iter().enumerate() {
         for field in ["severity", "code"] {
-            if issue.get(field).and_then(Value::as_str).map_or(true, str::is_empty) {
+            if issue.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
                 return Err(format!("issue[{i}] has no {field}"));
             }
         }
@@ -493,8 +493,7 @@ fn parse_raw_response(out: &[u8]) -> Option<RawResp> {
     let body = if chunked {
         let mut body = Vec::new();
         let mut rest = raw_body;
-        loop {
-            let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else { break };
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
             let size_txt = String::from_utf8_lossy(&rest[..eol]);
             let Ok(size) = usize::from_str_radix(size_txt.split(';').next().unwrap_or("").trim(), 16) else { break };
             if size == 0 || rest.len() < eol + 2 + size {
@@ -593,7 +592,7 @@ pub fn base64_encode(data: &[u8]) -> String {
 
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);
