@@ -1,0 +1,115 @@
+//! A small FHIRPath evaluator over FHIR JSON (`serde_json::Value`) resources, written for
+//! search-parameter extraction (all R4 SearchParameter expressions) and the general core of
+//! the FHIRPath specification (see the HL7 test-suite runner in `fhirpath/tests_hl7.rs`).
+//!
+//! Element types come from the R4 definitions (`crate::fhir::definitions`), so nodes carry
+//! their FHIR type (`HumanName`, `Reference`, `dateTime`, ...); where no definition applies
+//! (unknown elements) types are inferred from choice suffixes and `resourceType`.
+//!
+//! Decimals are exact (`Dec`: i128 mantissa + scale); only `ln`/`log`/`exp`/`power`/`sqrt`
+//! go through f64.
+use serde_json::Value;
+
+use crate::fhir::definitions::{Definitions, TypeDef};
+
+mod eval;
+mod funcs;
+mod funcs_bound;
+mod funcs_more;
+mod nav;
+mod ops;
+mod parser;
+mod value;
+#[cfg(test)]
+mod tests_hl7;
+#[cfg(test)]
+mod tests_sp;
+
+pub use parser::{Ast, TypeSpec};
+pub use value::{Dec, Temporal};
+
+/// A parsed expression: reusable, `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    ast: Ast,
+    text: String,
+}
+
+impl Expr {
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// An element of the input resource, with its FHIR type where known.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    pub value: &'a Value,
+    /// FHIR type name (`HumanName`, `dateTime`, `Patient`, `BackboneElement`, ...).
+    pub type_name: Option<&'a str>,
+    /// Definition and element path whose children describe this node's members.
+    pub(crate) def: Option<(&'static TypeDef, &'static str)>,
+    /// For a primitive: the object of its `_name` sibling (`id`, `extension`). A primitive
+    /// that only has extensions appears with `value` = `Value::Null`.
+    pub ext: Option<&'a Value>,
+}
+
+/// One item of a FHIRPath collection.
+#[derive(Debug, Clone)]
+pub enum Item<'a> {
+    Node(Node<'a>),
+    Bool(bool),
+    Int(i64),
+    Decimal(Dec),
+    Str(String),
+    /// Partial date text, e.g. `2014-01` (no `@`).
+    Date(String),
+    DateTime(String),
+    /// Time text without `T`, e.g. `12:00`.
+    Time(String),
+    Quantity { value: Dec, unit: String },
+    /// What `resolve()` yields: the target known only by its type and reference text.
+    Resolved { type_name: String, reference: String },
+    /// What `type()` yields.
+    TypeInfo { namespace: &'static str, name: String },
+}
+
+impl<'a> Item<'a> {
+    pub fn node(&self) -> Option<&Node<'a>> {
+        match self {
+            Item::Node(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The FHIR type of an item (`Coding`, `CodeableConcept`, `dateTime`, ...) or, for values
+/// computed by the expression, the System type (`Boolean`, `String`, `Quantity`, ...).
+pub fn type_of<'x>(item: &'x Item<'_>) -> Option<&'x str> {
+    match item {
+        Item::Node(n) => n.type_name,
+        Item::Resolved { type_name, .. } => Some(type_name),
+        other => Some(ops::system_type(other)),
+    }
+}
+
+/// The FHIR definitions used for element types.
+pub(crate) fn defs() -> &'static Definitions {
+    Definitions::r4()
+}
+
+pub fn parse(text: &str) -> Result<Expr, String> {
+    Ok(Expr { ast: parser::parse_ast(text)?, text: text.to_string() })
+}
+
+/// Evaluates against a resource (which is `%resource`, `%context` and the initial focus).
+pub fn evaluate<'a>(expr: &Expr, resource: &'a Value) -> Result<Vec<Item<'a>>, String> {
+    let root = nav::root_node(resource);
+    let env = eval::Env::new(root);
+    eval::eval(&expr.ast, std::slice::from_ref(&env.root), &env)
+}
+
+/// Parses and evaluates in one step (convenience for tests and one-off use).
+pub fn eval_str<'a>(text: &str, resource: &'a Value) -> Result<Vec<Item<'a>>, String> {
+    evaluate(&parse(text)?, resource)
+}
