@@ -8,12 +8,16 @@ use crate::persistence::blob::FsBlobStore;
 use crate::persistence::sqlite::SqliteStore;
 use crate::persistence::ResourceStore;
 use crate::routes::{router, AppState};
+use crate::search::extract::Extractor;
+use crate::search::params::Registry;
 
 pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let defs = Definitions::r4();
-    let store = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync)?);
+    let registry = Arc::new(Registry::from_definitions(defs)?);
+    let extractor = Arc::new(Extractor::new(registry.clone()));
+    let store = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some((registry.clone(), extractor)))?);
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
-    let fhir = Fhir { store: store.clone(), blobs, defs };
+    let fhir = Fhir { store: store.clone(), search: store.clone(), registry, blobs, defs };
     let base_path = config.normalized_base_path();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -5,6 +5,7 @@ pub mod create;
 pub mod delete;
 pub mod history;
 pub mod read;
+pub mod search;
 pub mod update;
 pub mod validate;
 pub mod vread;
@@ -16,10 +17,14 @@ use serde_json::Value;
 use crate::error::{FhirError, Result};
 use crate::fhir::definitions::Definitions;
 use crate::persistence::{BlobStore, ResourceStore};
+use crate::search::params::Registry;
+use crate::search::SearchIndex;
 
 /// The ports the interactions run on, chosen once at start-up.
 pub struct Fhir {
     pub store: Arc<dyn ResourceStore>,
+    pub search: Arc<dyn SearchIndex>,
+    pub registry: Arc<Registry>,
     pub blobs: Arc<dyn BlobStore>,
     pub defs: &'static Definitions,
 }

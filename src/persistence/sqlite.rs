@@ -11,6 +11,10 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::{Expect, HistoryPage, HistoryQuery, HistoryScope, Method, ResourceStore, StoredVersion, WriteOp, WriteResult};
 use crate::error::{FhirError, Result};
 use crate::fhir::meta;
+use crate::search::extract::Extractor;
+use crate::search::params::Registry;
+use crate::search::query::SearchQuery;
+use crate::search::{SearchIndex, SearchPage};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS resource_version (
@@ -28,14 +32,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version(tenan
 CREATE INDEX IF NOT EXISTS resource_version_type ON resource_version(tenant, rtype, seq);
 CREATE INDEX IF NOT EXISTS resource_version_tenant ON resource_version(tenant, seq);
 CREATE TABLE IF NOT EXISTS resource_current (
+    rid INTEGER PRIMARY KEY,
     tenant TEXT NOT NULL,
     rtype TEXT NOT NULL,
     id TEXT NOT NULL,
     version INTEGER NOT NULL,
     deleted INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    PRIMARY KEY (tenant, rtype, id)
-) WITHOUT ROWID;
+    UNIQUE (tenant, rtype, id)
+);
+CREATE INDEX IF NOT EXISTS resource_current_type ON resource_current(tenant, rtype, deleted);
 ";
 
 struct Writer {
@@ -46,6 +52,9 @@ struct Writer {
 
 pub struct SqliteStore {
     path: std::path::PathBuf,
+    /// Search values are written with each version when set.
+    extractor: Option<Arc<Extractor>>,
+    registry: Option<Arc<Registry>>,
     synchronous: &'static str,
     writer: Arc<Mutex<Writer>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -66,7 +75,7 @@ fn internal<E: std::fmt::Display>(e: E) -> FhirError {
 
 impl SqliteStore {
     /// Opens (creating if needed) `<dir>/hearth.db`. `synchronous` is `full` or `normal`.
-    pub fn open(dir: &Path, synchronous: &str) -> Result<SqliteStore> {
+    pub fn open(dir: &Path, synchronous: &str, search: Option<(Arc<Registry>, Arc<Extractor>)>) -> Result<SqliteStore> {
         std::fs::create_dir_all(dir)?;
         let synchronous = match synchronous.to_ascii_lowercase().as_str() {
             "normal" => "NORMAL",
@@ -76,9 +85,16 @@ impl SqliteStore {
         let path = dir.join("hearth.db");
         let conn = open_conn(&path, synchronous)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::search::sqlite::SCHEMA)?;
         let last_micros: i64 = conn.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource_version", [], |r| r.get(0))?;
+        let (registry, extractor) = match search {
+            Some((r, x)) => (Some(r), Some(x)),
+            None => (None, None),
+        };
         Ok(SqliteStore {
             path,
+            extractor,
+            registry,
             synchronous,
             writer: Arc::new(Mutex::new(Writer { conn, last_micros })),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -113,23 +129,28 @@ impl SqliteStore {
     }
 }
 
-fn row_to_version(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
-    let body: Option<Vec<u8>> = row.get(7)?;
-    let method: String = row.get(5)?;
+/// Reads a version from `COLUMNS` starting at column `s` (the `seq` column).
+pub fn row_to_version(row: &rusqlite::Row<'_>, s: usize) -> rusqlite::Result<StoredVersion> {
+    let body: Option<Vec<u8>> = row.get(s + 7)?;
+    let method: String = row.get(s + 5)?;
     Ok(StoredVersion {
-        resource_type: row.get(1)?,
-        id: row.get(2)?,
-        version: row.get::<_, i64>(3)? as u64,
-        last_updated: row.get(4)?,
+        resource_type: row.get(s + 1)?,
+        id: row.get(s + 2)?,
+        version: row.get::<_, i64>(s + 3)? as u64,
+        last_updated: row.get(s + 4)?,
         method: Method::from_str(&method),
-        created: row.get::<_, i64>(6)? != 0,
+        created: row.get::<_, i64>(s + 6)? != 0,
         body: body.map(Bytes::from),
     })
 }
 
+fn version_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
+    row_to_version(row, 0)
+}
+
 const COLUMNS: &str = "v.seq, v.rtype, v.id, v.version, v.last_updated, v.method, v.created, v.body";
 
-fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, op: WriteOp, micros: i64) -> Result<WriteResult> {
+fn apply(tx: &rusqlite::Transaction<'_>, extractor: Option<&Extractor>, tenant: &str, op: WriteOp, micros: i64) -> Result<WriteResult> {
     let current: Option<(i64, bool)> = tx
         .prepare_cached("SELECT version, deleted FROM resource_current WHERE tenant = ?1 AND rtype = ?2 AND id = ?3")?
         .query_row(params![tenant, op.resource_type, op.id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
@@ -150,9 +171,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, op: WriteOp, micros: i64)
         return Ok(WriteResult { version: None, created: false });
     }
     let version = current.map(|(v, _)| v as u64).unwrap_or(0) + 1;
+    let mut entries = Vec::new();
     let body = match op.resource {
         Some(mut resource) => {
             meta::stamp(&mut resource, &op.id, version, micros);
+            if let Some(x) = extractor {
+                entries = x.extract(&resource);
+            }
             Some(serde_json::to_vec(&resource).map_err(internal)?)
         }
         None => None,
@@ -163,8 +188,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, op: WriteOp, micros: i64)
     )?
     .execute(params![tenant, op.resource_type, op.id, version as i64, micros, op.method.as_str(), created as i64, body])?;
     let seq = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT OR REPLACE INTO resource_current (tenant, rtype, id, version, deleted, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq])?;
+    let rid: i64 = tx
+        .prepare_cached(
+            "INSERT INTO resource_current (tenant, rtype, id, version, deleted, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (tenant, rtype, id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, seq = excluded.seq \
+             RETURNING rid",
+        )?
+        .query_row(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq], |r| r.get(0))?;
+    crate::search::sqlite::write(tx, rid, &op.resource_type, &entries)?;
     Ok(WriteResult {
         created,
         version: Some(StoredVersion {
@@ -183,6 +214,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, op: WriteOp, micros: i64)
 impl ResourceStore for SqliteStore {
     async fn commit(&self, tenant: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let writer = self.writer.clone();
+        let extractor = self.extractor.clone();
         let tenant = tenant.to_string();
         tokio::task::spawn_blocking(move || {
             let mut w = writer.lock().map_err(internal)?;
@@ -191,7 +223,7 @@ impl ResourceStore for SqliteStore {
             let mut results = Vec::with_capacity(ops.len());
             for op in ops {
                 // An error drops `tx`, which rolls the whole commit back.
-                results.push(apply(&tx, &tenant, op, micros)?);
+                results.push(apply(&tx, extractor.as_deref(), &tenant, op, micros)?);
             }
             tx.commit()?;
             w.last_micros = micros;
@@ -208,7 +240,7 @@ impl ResourceStore for SqliteStore {
                 "SELECT {COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
                  WHERE c.tenant = ?1 AND c.rtype = ?2 AND c.id = ?3"
             );
-            Ok(conn.prepare_cached(&sql)?.query_row(params![key.0, key.1, key.2], row_to_version).optional()?)
+            Ok(conn.prepare_cached(&sql)?.query_row(params![key.0, key.1, key.2], version_row).optional()?)
         })
         .await
     }
@@ -219,7 +251,7 @@ impl ResourceStore for SqliteStore {
             let sql = format!("SELECT {COLUMNS} FROM resource_version v WHERE v.tenant = ?1 AND v.rtype = ?2 AND v.id = ?3 AND v.version = ?4");
             Ok(conn
                 .prepare_cached(&sql)?
-                .query_row(params![key.0, key.1, key.2, version as i64], row_to_version)
+                .query_row(params![key.0, key.1, key.2, version as i64], version_row)
                 .optional()?)
         })
         .await
@@ -239,6 +271,15 @@ impl ResourceStore for SqliteStore {
         })
         .await
         .map_err(internal)?
+    }
+}
+
+#[async_trait]
+impl SearchIndex for SqliteStore {
+    async fn search(&self, tenant: &str, query: SearchQuery, count: usize) -> Result<SearchPage> {
+        let registry = self.registry.clone().ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
+        let tenant = tenant.to_string();
+        self.with_reader(move |conn| crate::search::sqlite::run::search(conn, &registry, &tenant, &query, count)).await
     }
 }
 
@@ -296,7 +337,7 @@ fn history(conn: &Connection, tenant: &str, q: &HistoryQuery) -> Result<HistoryP
             break;
         }
         last_seq = row.get(0)?;
-        entries.push(row_to_version(row)?);
+        entries.push(version_row(row)?);
     }
     Ok(HistoryPage { entries, next: more.then(|| last_seq.to_string()), total })
 }

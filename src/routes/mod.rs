@@ -4,6 +4,7 @@ mod history;
 mod instance;
 pub mod negotiate;
 mod request;
+mod search;
 pub mod response;
 
 use std::sync::Arc;
@@ -66,6 +67,10 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
             let cs = interactions::capabilities::capability_statement(fhir.defs, &fr.out.base_url, &date);
             Ok(response::json_value(StatusCode::OK, &fr.out, &cs))
         }
+        ([], &Method::GET) => search::search(app, fr, Vec::new(), false).await,
+        (["_search"], &Method::POST) => search::search(app, fr, Vec::new(), true).await,
+        ([t], &Method::GET) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], false).await,
+        ([t, "_search"], &Method::POST) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], true).await,
         (["_history"], &Method::GET) => history::history(app, fr, crate::persistence::HistoryScope::System).await,
         ([t], &Method::POST) => instance::create(app, fr, t).await,
         ([t, "_history"], &Method::GET) => {

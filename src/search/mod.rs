@@ -1,5 +1,31 @@
-//! Search: FHIRPath evaluation of SearchParameter expressions (more to come with issue 3).
+//! Search: the query model (`query`, `value`), the parameter registry (`params`), value
+//! extraction with FHIRPath (`fhirpath`, `extract`), and the embedded SQLite index (`sqlite`).
+pub mod extract;
 pub mod fhirpath;
 pub mod params;
 pub mod query;
+pub mod sqlite;
+pub mod text;
 pub mod value;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::persistence::StoredVersion;
+
+/// One page of a search.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub matches: Vec<StoredVersion>,
+    /// `_include` / `_revinclude` results (`search.mode = include`).
+    pub included: Vec<StoredVersion>,
+    pub total: Option<u64>,
+    /// Opaque cursor of the next page.
+    pub next: Option<String>,
+}
+
+/// The search port: embedded SQLite now, OpenSearch later; both run the same query model.
+#[async_trait]
+pub trait SearchIndex: Send + Sync {
+    async fn search(&self, tenant: &str, query: query::SearchQuery, count: usize) -> Result<SearchPage>;
+}

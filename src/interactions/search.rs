@@ -1,0 +1,42 @@
+use super::{check_type, Fhir};
+use crate::error::{FhirError, Result};
+use crate::search::query::{self, SearchQuery};
+use crate::search::SearchPage;
+
+/// Page-size limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub default: usize,
+    pub max: usize,
+}
+
+/// Type-level search (`types` = one type), or system-level (`types` empty: every type,
+/// narrowed by `_type`). Unknown parameters are reported in `SearchQuery::ignored`
+/// unless `strict`, where they are an error.
+pub async fn search(
+    fhir: &Fhir,
+    tenant: &str,
+    mut types: Vec<String>,
+    params: &[(String, String)],
+    strict: bool,
+    paging: Paging,
+) -> Result<(SearchQuery, SearchPage)> {
+    for t in &types {
+        check_type(fhir, t)?;
+    }
+    if types.is_empty() {
+        for (k, v) in params.iter().filter(|(k, _)| k == "_type") {
+            for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                check_type(fhir, t).map_err(|_| FhirError::BadRequest(format!("_type: '{t}' is not a resource type")))?;
+                if !types.iter().any(|x| x == t) {
+                    types.push(t.to_string());
+                }
+            }
+            let _ = k;
+        }
+    }
+    let q = query::parse(&fhir.registry, types, params, strict)?;
+    let count = q.count.unwrap_or(paging.default).min(paging.max);
+    let page = fhir.search.search(tenant, q.clone(), count).await?;
+    Ok((q, page))
+}

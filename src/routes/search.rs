@@ -1,0 +1,118 @@
+//! Search over HTTP: `GET [type]?`, `POST [type]/_search`, `GET [base]?_type=`, as a searchset Bundle.
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::request::FhirRequest;
+use super::{response, AppState};
+use crate::error::{FhirError, Result};
+use crate::fhir::meta;
+use crate::fhir::outcome::{operation_outcome, Issue, Severity};
+use crate::interactions::search::{search as run_search, Paging};
+use crate::persistence::StoredVersion;
+use crate::search::query::{SearchQuery, Summary};
+
+/// `types` empty for a system-level search.
+pub async fn search(app: &AppState, fr: &mut FhirRequest, types: Vec<String>, post: bool) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    let mut params = fr.query.clone();
+    if post {
+        let media = super::negotiate::content_type(&fr.headers);
+        if media.as_deref().is_some_and(|m| m != "application/x-www-form-urlencoded") {
+            return Err(FhirError::UnsupportedMediaType("a _search POST takes an application/x-www-form-urlencoded body".into()));
+        }
+        let body = fr.body_bytes().await?;
+        params.extend(form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
+    }
+    let strict = fr.headers.get_all("prefer").iter().any(|v| v.to_str().unwrap_or("").replace(' ', "").contains("handling=strict"));
+    let paging = Paging { default: app.config.default_page_size, max: app.config.max_page_size };
+    let path = fr.segments.iter().filter(|s| s.as_str() != "_search").cloned().collect::<Vec<_>>().join("/");
+    let (q, page) = run_search(&app.fhir, crate::TENANT, types, &params, strict, paging).await?;
+    let link = |cursor: Option<&str>| {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &q.applied {
+            ser.append_pair(k, v);
+        }
+        if let Some(c) = cursor {
+            ser.append_pair("_cursor", c);
+        }
+        let qs = ser.finish();
+        let base = if path.is_empty() { fr.out.base_url.clone() } else { format!("{}/{path}", fr.out.base_url) };
+        if qs.is_empty() { base } else { format!("{base}?{qs}") }
+    };
+    let mut links = vec![json!({"relation": "self", "url": link(q.cursor.as_deref())})];
+    if q.cursor.is_some() {
+        links.push(json!({"relation": "first", "url": link(None)}));
+    }
+    if let Some(next) = &page.next {
+        links.push(json!({"relation": "next", "url": link(Some(next))}));
+    }
+    let mut entries = Vec::new();
+    for (mode, versions) in [("match", &page.matches), ("include", &page.included)] {
+        for v in versions.iter() {
+            let v = crate::interactions::binary::hydrate(&app.fhir, v.clone()).await?;
+            entries.push(entry(&fr.out.base_url, &v, mode, &q)?);
+        }
+    }
+    if !q.ignored.is_empty() {
+        let issues: Vec<Issue> = q
+            .ignored
+            .iter()
+            .map(|(k, why)| Issue { severity: Severity::Warning, code: "not-supported", diagnostics: format!("parameter '{k}' ignored: {why}"), expression: String::new() })
+            .collect();
+        entries.push(json!({"resource": operation_outcome(&issues), "search": {"mode": "outcome"}}));
+    }
+    let mut bundle = Map::new();
+    bundle.insert("resourceType".into(), json!("Bundle"));
+    bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
+    bundle.insert("meta".into(), json!({"lastUpdated": meta::instant(meta::now_micros())}));
+    bundle.insert("type".into(), json!("searchset"));
+    if let Some(t) = page.total {
+        bundle.insert("total".into(), json!(t));
+    }
+    bundle.insert("link".into(), Value::Array(links));
+    if !entries.is_empty() {
+        bundle.insert("entry".into(), Value::Array(entries));
+    }
+    Ok(response::json_value(StatusCode::OK, &fr.out, &Value::Object(bundle)))
+}
+
+fn entry(base: &str, v: &StoredVersion, mode: &str, q: &SearchQuery) -> Result<Value> {
+    let body = v.body.as_deref().unwrap_or(b"{}");
+    let mut resource: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(e.to_string()))?;
+    if mode == "match" {
+        shape(&mut resource, q);
+    }
+    Ok(json!({
+        "fullUrl": format!("{base}/{}/{}", v.resource_type, v.id),
+        "resource": resource,
+        "search": {"mode": mode}
+    }))
+}
+
+/// `_elements` and `_summary=text|data`: drop what was not asked for and tag the result SUBSETTED.
+fn shape(resource: &mut Value, q: &SearchQuery) {
+    let Some(obj) = resource.as_object_mut() else { return };
+    let keep_always = ["resourceType", "id", "meta"];
+    let subsetted = match q.summary {
+        Some(Summary::Text) => {
+            obj.retain(|k, _| keep_always.contains(&k.as_str()) || k == "text");
+            true
+        }
+        Some(Summary::Data) => obj.remove("text").is_some(),
+        _ if !q.elements.is_empty() => {
+            obj.retain(|k, _| keep_always.contains(&k.as_str()) || q.elements.iter().any(|e| e == k));
+            true
+        }
+        _ => false,
+    };
+    if subsetted {
+        let meta = obj.entry("meta").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            let tags = m.entry("tag").or_insert_with(|| json!([]));
+            if let Some(arr) = tags.as_array_mut() {
+                arr.push(json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}));
+            }
+        }
+    }
+}
