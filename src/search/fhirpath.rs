@@ -2,12 +2,31 @@
 //! search-parameter extraction (all R4 SearchParameter expressions) and the general core of
 //! the FHIRPath specification (see the HL7 test-suite runner in `fhirpath/tests_hl7.rs`).
 //!
-//! Element types come from the R4 definitions (`crate::fhir::definitions`), so nodes carry
-//! their FHIR type (`HumanName`, `Reference`, `dateTime`, ...); where no definition applies
-//! (unknown elements) types are inferred from choice suffixes and `resourceType`.
+//! ```ignore
+//! let expr = fhirpath::parse("Observation.subject.where(resolve() is Patient)")?; // once
+//! for item in fhirpath::evaluate(&expr, &resource)? {
+//!     match fhirpath::type_of(&item) { Some("Reference") => ..., _ => ... }
+//! }
+//! ```
 //!
-//! Decimals are exact (`Dec`: i128 mantissa + scale); only `ln`/`log`/`exp`/`power`/`sqrt`
-//! go through f64.
+//! Element types come from the R4 definitions (`crate::fhir::definitions`), so nodes carry
+//! their FHIR type (`HumanName`, `Reference`, `CodeableConcept`, `dateTime`, `Period`, ...;
+//! choice elements by their suffix, `valueQuantity` -> `Quantity`; contained and Bundle
+//! resources by `resourceType`); for elements the definitions do not know, types are
+//! inferred from choice suffixes and `resourceType`.
+//!
+//! `resolve()` does not fetch anything: a local `#id` reference yields the contained
+//! resource; any other reference yields `Item::Resolved` typed by the reference's resource
+//! type (from `Type/id`, an absolute URL ending in `Type/id[/_history/v]`, or
+//! `Reference.type`), which is what `where(resolve() is Patient)` needs.
+//!
+//! Decimals are exact (`Dec`: i128 mantissa + scale), so `1.0 = 1.00`; division is exact
+//! long division rounded to 8 places; only `sqrt`/`exp`/`ln`/`log`/non-integer `power` go
+//! through f64. Dates compare with precision (`@2012 < @2012-05` is empty) and time zones.
+//! Quantities compare across common UCUM units (mass, length, time, volume).
+//!
+//! Not supported (error): `memberOf`, `conformsTo`, `subsumes`, `defineVariable`, `%vs-*`
+//! and `%ext-*` constants; no static (semantic) type checking of paths.
 use serde_json::Value;
 
 use crate::fhir::definitions::{Definitions, TypeDef};
@@ -91,6 +110,12 @@ pub fn type_of<'x>(item: &'x Item<'_>) -> Option<&'x str> {
         Item::Resolved { type_name, .. } => Some(type_name),
         other => Some(ops::system_type(other)),
     }
+}
+
+/// The string form of a single value, as `toString()` gives it (a FHIR primitive's JSON
+/// text, a decimal with its precision, a quantity as `5.4 'mg'`); `None` for complex nodes.
+pub fn item_text(item: &Item<'_>) -> Option<String> {
+    funcs_more::to_string(item)
 }
 
 /// The FHIR definitions used for element types.

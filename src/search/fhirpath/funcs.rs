@@ -221,7 +221,7 @@ pub fn call<'a>(name: &str, input: Vec<Item<'a>>, args: &[Ast], env: &Env<'a>) -
         }
         "hasValue" => bools(matches!(input.as_slice(), [Item::Node(n)] if !n.value.is_object() && !n.value.is_array() && !n.value.is_null())),
         "getValue" => Ok(input.into_iter().filter(|x| matches!(x, Item::Node(n) if !n.value.is_object())).map(|x| prim(&x)).collect()),
-        "resolve" => Ok(input.iter().filter_map(resolve).collect()),
+        "resolve" => Ok(input.iter().filter_map(|it| resolve(it, env)).collect()),
         "sort" => sort(input, args, env),
         "trace" => {
             // trace(name [, projection]) returns its input unchanged; the log goes nowhere
@@ -253,8 +253,9 @@ fn type_info<'a>(it: &Item<'a>) -> Item<'a> {
     }
 }
 
-/// A Reference (or a canonical/uri string) resolved to a placeholder of the target type.
-fn resolve<'a>(it: &Item<'a>) -> Option<Item<'a>> {
+/// A Reference (or a canonical/uri string) resolved to a placeholder of the target type;
+/// a local reference (`#id`) resolves to the contained resource itself.
+fn resolve<'a>(it: &Item<'a>, env: &Env<'a>) -> Option<Item<'a>> {
     let text = match it {
         Item::Node(n) => match n.value {
             Value::Object(o) => {
@@ -273,8 +274,13 @@ fn resolve<'a>(it: &Item<'a>) -> Option<Item<'a>> {
         Item::Str(s) => s.as_str(),
         _ => return None,
     };
+    if let (Some(id), Item::Node(root)) = (text.strip_prefix('#'), &env.root) {
+        let contained = root.value.get("contained").and_then(Value::as_array)?;
+        let found = contained.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(id))?;
+        return Some(super::nav::root_node(found));
+    }
     let defs = super::defs();
-    if let Some(Item::Node(n)) = Some(it) {
+    if let Item::Node(n) = it {
         if let Some(t) = n.value.get("type").and_then(Value::as_str) {
             if defs.is_resource_type(t) {
                 return Some(Item::Resolved { type_name: t.to_string(), reference: text.to_string() });

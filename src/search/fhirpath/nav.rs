@@ -89,11 +89,15 @@ pub fn child<'a>(node: &Node<'a>, name: &str, out: &mut Vec<Item<'a>>) {
                     continue;
                 }
                 if e.is_choice {
-                    for ty in &e.types {
-                        let mut c = ty.chars();
-                        let key: String = e.name.chars().chain(c.next().into_iter().flat_map(char::to_uppercase)).chain(c).collect();
-                        let ext = obj.get(&format!("_{key}"));
-                        push_values(obj.get(&key), ext, &|x| typed(x, ty.as_str()), out);
+                    // scan the object's keys (few) rather than the choice's types (up to ~50)
+                    for (k, v) in obj {
+                        if k.len() <= name.len() || !k.starts_with(name) {
+                            continue;
+                        }
+                        let Some(&(ki, ti)) = ch.keys.get(k.as_str()) else { continue };
+                        if let (true, Some(ty)) = (ki == ei, e.types.get(ti)) {
+                            push_values(Some(v), obj.get(&format!("_{k}")), &|x| typed(x, ty.as_str()), out);
+                        }
                     }
                     return;
                 }

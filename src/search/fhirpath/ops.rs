@@ -1,6 +1,8 @@
 //! Operators: equality, equivalence, ordering, arithmetic, boolean logic.
 use std::cmp::Ordering;
 
+use serde_json::Value;
+
 use super::nav::prim;
 use super::parser::Op;
 use super::value::{canonical_unit, normalize, Temporal};
@@ -81,8 +83,25 @@ pub fn compare(a: &Item<'_>, b: &Item<'_>) -> Result<Option<Ordering>, String> {
     }
 }
 
+fn temporal_type(t: Option<&str>) -> bool {
+    matches!(t, Some("date" | "dateTime" | "instant" | "time"))
+}
+
 /// `=` on single items: `None` when undetermined.
 pub fn equals(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
+    // fast paths for nodes (union/distinct compare many), without converting to values
+    if let (Item::Node(x), Item::Node(y)) = (a, b) {
+        if std::ptr::eq(x.value, y.value) {
+            return Some(true);
+        }
+        match (x.value, y.value) {
+            (Value::Object(_), _) | (_, Value::Object(_)) => return Some(x.value == y.value),
+            (Value::String(s1), Value::String(s2)) if !temporal_type(x.type_name) && !temporal_type(y.type_name) => {
+                return Some(s1 == s2)
+            }
+            _ => {}
+        }
+    }
     let (a, b) = (prim(a), prim(b));
     if let (Some(x), Some(y)) = (as_dec(&a), as_dec(&b)) {
         return Some(x.cmp_num(&y) == Ordering::Equal);

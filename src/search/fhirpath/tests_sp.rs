@@ -56,6 +56,7 @@ fn all_search_parameter_expressions_parse_and_evaluate() {
     assert!(parsed > 1300, "only {parsed} expressions");
     let mut eval_failures = Vec::new();
     let mut evaluations = 0;
+    let mut eval_time = std::time::Duration::ZERO;
     let mut files: Vec<_> = std::fs::read_dir(examples_dir()).expect("examples dir").flatten().map(|e| e.path()).collect();
     files.sort();
     for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "json")) {
@@ -65,13 +66,16 @@ fn all_search_parameter_expressions_parse_and_evaluate() {
         for key in [rt, "Resource", "DomainResource"] {
             for (url, e) in by_type.get(key).into_iter().flatten() {
                 evaluations += 1;
-                if let Err(err) = evaluate(e, &res) {
+                let t = std::time::Instant::now();
+                let r = evaluate(e, &res);
+                eval_time += t.elapsed();
+                if let Err(err) = r {
                     eval_failures.push(format!("{} on {}: {err}", url, f.display()));
                 }
             }
         }
     }
-    eprintln!("{parsed} expressions parsed, {evaluations} evaluations");
+    eprintln!("{parsed} expressions parsed, {evaluations} evaluations in {eval_time:?}");
     assert!(evaluations > 50_000, "only {evaluations} evaluations");
     assert!(eval_failures.is_empty(), "{} evaluation failures: {:#?}", eval_failures.len(), &eval_failures[..eval_failures.len().min(30)]);
 }
@@ -182,4 +186,29 @@ fn inline_search_shapes() {
     assert_eq!(show("(Observation.value as string).lower()", &r), ["String:hello world"]);
     assert_eq!(show("Observation.effective.start < @2020-01-02", &r), ["Boolean:true"]);
     assert_eq!(show("Observation.value.ofType(string).startsWith('Hell')", &r), ["Boolean:true"]);
+}
+
+#[test]
+fn expr_is_send_sync_and_contained_references_resolve() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<super::Expr>();
+    let r: Value = serde_json::from_str(
+        r##"{
+        "resourceType": "Observation",
+        "contained": [{"resourceType": "Patient", "id": "p1", "name": [{"family": "Inner"}]}],
+        "subject": {"reference": "#p1"},
+        "performer": [{"reference": "Practitioner/1"}, {"display": "no reference"}],
+        "valueQuantity": {"value": 5.40, "unit": "mg"}
+    }"##,
+    )
+    .expect("json");
+    assert_eq!(show("Observation.subject.where(resolve() is Patient)", &r).len(), 1);
+    assert_eq!(show("Observation.subject.resolve().name.family", &r), ["string:\"Inner\""]);
+    assert_eq!(show("Observation.performer.resolve()", &r), ["Practitioner:Practitioner"]);
+    let q = eval_str("Observation.value", &r).expect("eval");
+    assert_eq!(super::item_text(&q[0]), Some("5.40 'mg'".to_string()));
+    assert_eq!(show("Observation.value = 5.4 'mg'", &r), ["Boolean:true"]);
+    assert_eq!(show("Observation.value.value = 5.400", &r), ["Boolean:true"]);
+    assert!(parse("Observation.where(").is_err());
+    assert!(eval_str("Observation.value.foo()", &r).is_err());
 }
