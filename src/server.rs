@@ -8,6 +8,7 @@ use crate::persistence::blob::FsBlobStore;
 use crate::persistence::sqlite::SqliteStore;
 use crate::persistence::ResourceStore;
 use crate::routes::{router, AppState};
+use crate::search::compartment::Compartments;
 use crate::search::extract::Extractor;
 use crate::search::params::Registry;
 
@@ -17,7 +18,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error 
     let extractor = Arc::new(Extractor::new(registry.clone()));
     let store = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some((registry.clone(), extractor)))?);
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
-    let fhir = Fhir { store: store.clone(), search: store.clone(), registry, blobs, defs };
+    let compartments = Arc::new(Compartments::from_definitions(defs)?);
+    let fhir = Fhir { store: store.clone(), search: store.clone(), registry, compartments, blobs, defs };
     let base_path = config.normalized_base_path();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::error::{FhirError, Result};
 use crate::fhir::definitions::Definitions;
 use crate::persistence::{BlobStore, ResourceStore};
+use crate::search::compartment::Compartments;
 use crate::search::params::Registry;
 use crate::search::SearchIndex;
 
@@ -25,6 +26,7 @@ pub struct Fhir {
     pub store: Arc<dyn ResourceStore>,
     pub search: Arc<dyn SearchIndex>,
     pub registry: Arc<Registry>,
+    pub compartments: Arc<Compartments>,
     pub blobs: Arc<dyn BlobStore>,
     pub defs: &'static Definitions,
 }

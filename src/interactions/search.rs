@@ -11,7 +11,7 @@ pub struct Paging {
 }
 
 /// Type-level search (`types` = one type), or system-level (`types` empty: every type,
-/// narrowed by `_type`). Unknown parameters are reported in `SearchQuery::ignored`
+/// narrowed by `_type`), optionally within a compartment (`Patient`, `123`). Unknown parameters are reported in `SearchQuery::ignored`
 /// unless `strict`, where they are an error.
 pub async fn search(
     fhir: &Fhir,
@@ -20,6 +20,7 @@ pub async fn search(
     params: &[(String, String)],
     strict: bool,
     paging: Paging,
+    compartment: Option<(&str, &str)>,
 ) -> Result<(SearchQuery, SearchPage)> {
     for t in &types {
         check_type(fhir, t)?;
@@ -35,7 +36,17 @@ pub async fn search(
             let _ = k;
         }
     }
-    let q = query::parse(&fhir.registry, types, params, strict)?;
+    let mut q = query::parse(&fhir.registry, types, params, strict)?;
+    if let Some((ctype, cid)) = compartment {
+        check_type(fhir, ctype)?;
+        super::check_id(cid)?;
+        let member = q.types.first().cloned().unwrap_or_default();
+        let filter = fhir
+            .compartments
+            .filter(&fhir.registry, ctype, cid, &member)
+            .ok_or_else(|| FhirError::NotFound(format!("{member} is not part of the {ctype} compartment")))?;
+        q.filters.insert(0, filter);
+    }
     let count = q.count.unwrap_or(paging.default).min(paging.max);
     let page = fhir.search.search(tenant, q.clone(), count).await?;
     Ok((q, page))

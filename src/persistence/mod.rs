@@ -113,10 +113,48 @@ pub struct HistoryPage {
     pub total: Option<u64>,
 }
 
+/// What a unit of work sees inside one atomic, isolated transaction: its reads and
+/// searches see its own earlier writes, and no other writer interleaves.
+pub trait Tx {
+    fn read(&mut self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>>;
+    /// `(type, id)` of up to `limit` current resources matching the query.
+    fn search_ids(&mut self, query: &crate::search::query::SearchQuery, limit: usize) -> Result<Vec<(String, String)>>;
+    fn write(&mut self, op: WriteOp) -> Result<WriteResult>;
+}
+
+/// A unit of work: an error rolls everything it wrote back.
+pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) -> Result<()> + Send>;
+
+/// Runs `work` in one transaction and returns what it produced.
+pub async fn run_tx<T, F>(store: &dyn ResourceStore, tenant: &str, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+{
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let out = slot.clone();
+    store
+        .transaction(
+            tenant,
+            Box::new(move |tx| {
+                let value = work(tx)?;
+                if let Ok(mut s) = out.lock() {
+                    *s = Some(value);
+                }
+                Ok(())
+            }),
+        )
+        .await?;
+    let value = slot.lock().ok().and_then(|mut s| s.take());
+    value.ok_or_else(|| crate::error::FhirError::Internal("the transaction produced no result".into()))
+}
+
 #[async_trait]
 pub trait ResourceStore: Send + Sync {
     /// Applies all writes atomically (all or nothing) in order, checking each `expect`.
     async fn commit(&self, tenant: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>>;
+    /// Runs a unit of work (reads, searches, writes) atomically and in isolation.
+    async fn transaction(&self, tenant: &str, work: TxWork) -> Result<()>;
     /// The current version, including a deletion marker.
     async fn read(&self, tenant: &str, resource_type: &str, id: &str) -> Result<Option<StoredVersion>>;
     async fn vread(&self, tenant: &str, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>>;

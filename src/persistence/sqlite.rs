@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{Expect, HistoryPage, HistoryQuery, HistoryScope, Method, ResourceStore, StoredVersion, WriteOp, WriteResult};
+use super::{Expect, HistoryPage, HistoryQuery, HistoryScope, Method, ResourceStore, StoredVersion, Tx, TxWork, WriteOp, WriteResult};
 use crate::error::{FhirError, Result};
 use crate::fhir::meta;
 use crate::search::extract::Extractor;
@@ -233,6 +233,26 @@ impl ResourceStore for SqliteStore {
         .map_err(internal)?
     }
 
+    async fn transaction(&self, tenant: &str, work: TxWork) -> Result<()> {
+        let writer = self.writer.clone();
+        let extractor = self.extractor.clone();
+        let registry = self.registry.clone();
+        let tenant = tenant.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut w = writer.lock().map_err(internal)?;
+            let micros = meta::now_micros().max(w.last_micros + 1);
+            let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut unit = SqliteTx { tx: &tx, extractor: extractor.as_deref(), registry: registry.as_deref(), tenant: &tenant, micros };
+            // An error drops `tx`, which rolls everything back.
+            work(&mut unit)?;
+            tx.commit()?;
+            w.last_micros = micros;
+            Ok(())
+        })
+        .await
+        .map_err(internal)?
+    }
+
     async fn read(&self, tenant: &str, resource_type: &str, id: &str) -> Result<Option<StoredVersion>> {
         let key = (tenant.to_string(), resource_type.to_string(), id.to_string());
         self.with_reader(move |conn| {
@@ -271,6 +291,37 @@ impl ResourceStore for SqliteStore {
         })
         .await
         .map_err(internal)?
+    }
+}
+
+struct SqliteTx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    extractor: Option<&'a Extractor>,
+    registry: Option<&'a Registry>,
+    tenant: &'a str,
+    micros: i64,
+}
+
+impl Tx for SqliteTx<'_> {
+    fn read(&mut self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE c.tenant = ?1 AND c.rtype = ?2 AND c.id = ?3"
+        );
+        Ok(self.tx.prepare_cached(&sql)?.query_row(params![self.tenant, resource_type, id], version_row).optional()?)
+    }
+
+    fn search_ids(&mut self, query: &SearchQuery, limit: usize) -> Result<Vec<(String, String)>> {
+        let registry = self.registry.ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
+        let mut q = query.clone();
+        q.total = crate::search::query::Total::None;
+        q.includes.clear();
+        q.revincludes.clear();
+        let page = crate::search::sqlite::run::search(self.tx, registry, self.tenant, &q, limit)?;
+        Ok(page.matches.into_iter().map(|v| (v.resource_type, v.id)).collect())
+    }
+
+    fn write(&mut self, op: WriteOp) -> Result<WriteResult> {
+        apply(self.tx, self.extractor, self.tenant, op, self.micros)
     }
 }
 

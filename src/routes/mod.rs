@@ -84,6 +84,9 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
             let scope = crate::persistence::HistoryScope::Instance { resource_type: t.to_string(), id: id.to_string() };
             history::history(app, fr, scope).await
         }
+        ([c, id, t], &Method::GET) if fhir.compartments.is_compartment(c) && fhir.defs.is_resource_type(t) => {
+            search::search_in(app, fr, vec![t.to_string()], false, Some((c, id))).await
+        }
         ([t, id, "_history", vid], &Method::GET) => instance::read(app, fr, t, id, Some(vid)).await,
         ([t, _id, "$validate"], &Method::POST) => instance::validate(app, fr, t).await,
         ([t, ..], _) if !t.starts_with('$') && !t.starts_with('_') && t != &"metadata" && !fhir.defs.is_resource_type(t) => {

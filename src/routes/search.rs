@@ -14,6 +14,17 @@ use crate::search::query::{SearchQuery, Summary};
 
 /// `types` empty for a system-level search.
 pub async fn search(app: &AppState, fr: &mut FhirRequest, types: Vec<String>, post: bool) -> Result<Response<Body>> {
+    search_in(app, fr, types, post, None).await
+}
+
+/// A search, optionally within a compartment (`GET [base]/Patient/123/Observation`).
+pub async fn search_in(
+    app: &AppState,
+    fr: &mut FhirRequest,
+    types: Vec<String>,
+    post: bool,
+    compartment: Option<(&str, &str)>,
+) -> Result<Response<Body>> {
     fr.negotiate(false)?;
     let mut params = fr.query.clone();
     if post {
@@ -27,7 +38,7 @@ pub async fn search(app: &AppState, fr: &mut FhirRequest, types: Vec<String>, po
     let strict = fr.headers.get_all("prefer").iter().any(|v| v.to_str().unwrap_or("").replace(' ', "").contains("handling=strict"));
     let paging = Paging { default: app.config.default_page_size, max: app.config.max_page_size };
     let path = fr.segments.iter().filter(|s| s.as_str() != "_search").cloned().collect::<Vec<_>>().join("/");
-    let (q, page) = run_search(&app.fhir, crate::TENANT, types, &params, strict, paging).await?;
+    let (q, page) = run_search(&app.fhir, crate::TENANT, types, &params, strict, paging, compartment).await?;
     let link = |cursor: Option<&str>| {
         let mut ser = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &q.applied {

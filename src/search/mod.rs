@@ -1,6 +1,7 @@
 //! Search: the query model (`query`, `value`), the parameter registry (`params`), value
 //! extraction with FHIRPath (`fhirpath`, `extract`), and the embedded SQLite index (`sqlite`).
 pub mod extract;
+pub mod compartment;
 pub mod fhirpath;
 pub mod params;
 pub mod query;

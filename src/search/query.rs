@@ -75,6 +75,8 @@ pub enum Filter {
     Has { source_type: String, reference: Arc<SearchParam>, inner: Box<Filter> },
     /// `_list=id`: members of a List.
     List(String),
+    /// Any of these (a chain over several possible target types; a compartment).
+    AnyOf(Vec<Filter>),
 }
 
 #[derive(Debug, Clone)]
@@ -294,22 +296,21 @@ fn parse_filter(registry: &Registry, types: &[String], name: &str, value: &str) 
         if param.kind != ParamType::Reference {
             return Err(Invalid(bad(name, format!("'{code}' is not a reference parameter, so it cannot be chained"))));
         }
-        let target_type = match (&modifier, param.target.as_slice()) {
-            (Some(Modifier::Type(t)), _) => t.clone(),
-            (_, [only]) => only.clone(),
-            _ => {
-                // Several possible targets: the chained parameter must exist on exactly one... or on all.
-                let inner_code = chain.split(['.', ':']).next().unwrap_or(chain);
-                let fits: Vec<&String> = param.target.iter().filter(|t| registry.get(t, inner_code).is_some()).collect();
-                match fits.as_slice() {
-                    [one] => (*one).clone(),
-                    [] => return Err(Invalid(bad(name, format!("no target type of '{code}' has a parameter '{inner_code}'")))),
-                    _ => return Err(Invalid(bad(name, format!("'{code}' may refer to {}; name one, e.g. {code}:{}.{chain}", fits.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "), fits[0])))),
-                }
-            }
+        let inner_code = chain.split(['.', ':']).next().unwrap_or(chain);
+        let targets: Vec<String> = match &modifier {
+            Some(Modifier::Type(t)) => vec![t.clone()],
+            // Every target type that has the chained parameter.
+            _ => param.target.iter().filter(|t| registry.get(t, inner_code).is_some()).cloned().collect(),
         };
-        let inner = parse_filter(registry, std::slice::from_ref(&target_type), chain, value)?;
-        return Ok(Filter::Chain { reference: param, target_type, inner: Box::new(inner) });
+        if targets.is_empty() {
+            return Err(Invalid(bad(name, format!("no target type of '{code}' has a parameter '{inner_code}'"))));
+        }
+        let mut chains = Vec::new();
+        for target_type in targets {
+            let inner = parse_filter(registry, std::slice::from_ref(&target_type), chain, value)?;
+            chains.push(Filter::Chain { reference: param.clone(), target_type, inner: Box::new(inner) });
+        }
+        return Ok(if chains.len() == 1 { chains.remove(0) } else { Filter::AnyOf(chains) });
     }
     if param.kind == ParamType::Special && !matches!(code, "_text" | "_content") {
         return Err(Unknown(format!("the special parameter '{code}' is not supported")));

@@ -74,6 +74,19 @@ pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, 
             filter(out, registry, tenant, &s, inner, depth + 1);
             out.push(")");
         }
+        Filter::AnyOf(filters) => {
+            out.push("(");
+            for (i, f) in filters.iter().enumerate() {
+                if i > 0 {
+                    out.push(" OR ");
+                }
+                filter(out, registry, tenant, alias, f, depth + 1 + i * 8);
+            }
+            if filters.is_empty() {
+                out.push("0");
+            }
+            out.push(")");
+        }
         Filter::List(id) => {
             out.push(&format!(
                 "EXISTS (SELECT 1 FROM sp_reference l JOIN resource_current lc ON lc.rid = l.rid AND lc.deleted = 0 \
