@@ -134,6 +134,17 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value) -> Result<Vec<Item<'a>>, S
     eval::eval(&expr.ast, std::slice::from_ref(&env.root), &env)
 }
 
+/// Evaluates with `context` (an item obtained from an earlier evaluation on `resource`, e.g. an
+/// `Observation.component`) as the focus and `%context`; `%resource` is `resource`. Unlike
+/// `evaluate(expr, node.value)`, the context keeps its FHIR type, so its children are typed
+/// (this is how composite search parameter components should be evaluated).
+pub fn evaluate_item<'a>(expr: &Expr, context: &Item<'a>, resource: &'a Value) -> Result<Vec<Item<'a>>, String> {
+    let mut env = eval::Env::new(nav::root_node(resource));
+    env.this = context.clone();
+    env.context = context.clone();
+    eval::eval(&expr.ast, std::slice::from_ref(context), &env)
+}
+
 /// Parses and evaluates in one step (convenience for tests and one-off use).
 pub fn eval_str<'a>(text: &str, resource: &'a Value) -> Result<Vec<Item<'a>>, String> {
     evaluate(&parse(text)?, resource)

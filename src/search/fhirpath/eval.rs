@@ -6,8 +6,10 @@ use super::{Dec, Item};
 
 #[derive(Clone)]
 pub struct Env<'a> {
-    /// `%resource` / `%context`.
+    /// `%resource` (also `%rootResource`).
     pub root: Item<'a>,
+    /// `%context`: the item evaluation started from.
+    pub context: Item<'a>,
     /// `$this` (the root at the top level).
     pub this: Item<'a>,
     pub index: Option<usize>,
@@ -17,7 +19,7 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub fn new(root: Item<'a>) -> Env<'a> {
-        Env { this: root.clone(), root, index: None, total: None, vars: Vec::new() }
+        Env { this: root.clone(), context: root.clone(), root, index: None, total: None, vars: Vec::new() }
     }
 
     /// The environment for evaluating a lambda argument on one item.
@@ -171,7 +173,8 @@ fn var<'a>(name: &str, env: &Env<'a>) -> R<'a> {
         return Ok(v.clone());
     }
     Ok(match name {
-        "resource" | "context" | "rootResource" => vec![env.root.clone()],
+        "resource" | "rootResource" => vec![env.root.clone()],
+        "context" => vec![env.context.clone()],
         "ucum" => vec![Item::Str("http://unitsofmeasure.org".into())],
         "sct" => vec![Item::Str("http://snomed.info/sct".into())],
         "loinc" => vec![Item::Str("http://loinc.org".into())],

@@ -140,6 +140,13 @@ fn spot_checks_on_official_examples() {
     assert!(show(&param_expr("Observation-value-concept"), &obs).is_empty());
 
     let bp = load_example("Observation-blood-pressure.json");
+    // composite components evaluated on a component keep their types
+    let comps = eval_str("Observation.component", &bp).expect("eval");
+    let code = parse("code").expect("parse");
+    let v = super::evaluate_item(&parse("value.as(Quantity)").expect("parse"), &comps[0], &bp).expect("eval");
+    assert_eq!(type_of(&v[0]), Some("Quantity"));
+    assert_eq!(type_of(&super::evaluate_item(&code, &comps[0], &bp).expect("eval")[0]), Some("CodeableConcept"));
+    assert_eq!(super::evaluate_item(&parse("%resource.id").expect("parse"), &comps[0], &bp).expect("eval").len(), 1);
     let combo = show(&param_expr("Observation-combo-code-value-quantity"), &bp);
     assert_eq!(combo.len(), 3, "{combo:?}");
     assert_eq!(combo[0].split(':').next(), Some("Observation"));
