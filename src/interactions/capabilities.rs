@@ -2,10 +2,36 @@
 use serde_json::{json, Value};
 
 use crate::fhir::definitions::Definitions;
+use crate::search::params::{ParamType, Registry};
 
-pub const TYPE_INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "create", "history-instance", "history-type"];
+pub const TYPE_INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "create", "history-instance", "history-type", "search-type"];
 
-pub fn capability_statement(defs: &Definitions, base_url: &str, date: &str) -> Value {
+fn type_name(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::Number => "number",
+        ParamType::Date => "date",
+        ParamType::String => "string",
+        ParamType::Token => "token",
+        ParamType::Reference => "reference",
+        ParamType::Composite => "composite",
+        ParamType::Quantity => "quantity",
+        ParamType::Uri => "uri",
+        ParamType::Special => "special",
+    }
+}
+
+/// The search parameters a type supports (the special ones only where implemented).
+fn search_params(registry: &Registry, t: &str) -> Vec<Value> {
+    registry
+        .for_type(t)
+        .into_iter()
+        .filter(|p| p.kind != ParamType::Special || matches!(p.code.as_str(), "_text" | "_content"))
+        .filter(|p| p.expression.is_some() || matches!(p.code.as_str(), "_text" | "_content"))
+        .map(|p| json!({"name": p.code, "definition": p.url, "type": type_name(p.kind)}))
+        .collect()
+}
+
+pub fn capability_statement(defs: &Definitions, registry: &Registry, base_url: &str, date: &str) -> Value {
     let resources: Vec<Value> = defs
         .resource_types()
         .iter()
@@ -21,6 +47,9 @@ pub fn capability_statement(defs: &Definitions, base_url: &str, date: &str) -> V
                 "conditionalRead": "not-supported",
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
+                "searchInclude": ["*"],
+                "searchRevInclude": ["*"],
+                "searchParam": search_params(registry, t),
                 "operation": [{
                     "name": "validate",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"
@@ -41,7 +70,15 @@ pub fn capability_statement(defs: &Definitions, base_url: &str, date: &str) -> V
         "rest": [{
             "mode": "server",
             "resource": resources,
-            "interaction": [{"code": "history-system"}]
+            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "searchParam": search_params(registry, "Resource"),
+            "compartment": [
+                "http://hl7.org/fhir/CompartmentDefinition/patient",
+                "http://hl7.org/fhir/CompartmentDefinition/encounter",
+                "http://hl7.org/fhir/CompartmentDefinition/relatedPerson",
+                "http://hl7.org/fhir/CompartmentDefinition/practitioner",
+                "http://hl7.org/fhir/CompartmentDefinition/device"
+            ]
         }]
     })
 }

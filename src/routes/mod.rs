@@ -64,7 +64,7 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
         (["metadata"], &Method::GET) => {
             fr.negotiate(false)?;
             let date = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
-            let cs = interactions::capabilities::capability_statement(fhir.defs, &fr.out.base_url, &date);
+            let cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry, &fr.out.base_url, &date);
             Ok(response::json_value(StatusCode::OK, &fr.out, &cs))
         }
         ([], &Method::GET) => search::search(app, fr, Vec::new(), false).await,
