@@ -33,30 +33,95 @@ fn where_clause(registry: &Registry, tenant: &str, q: &SearchQuery) -> SqlBuf {
     w
 }
 
-fn sort_table(kind: ParamType) -> (&'static str, &'static str, &'static str) {
-    // (table, ascending key, descending key)
+/// (table, aggregate for ascending, aggregate for descending, is the key text?)
+fn sort_table(kind: ParamType) -> (&'static str, &'static str, &'static str, bool) {
     match kind {
-        ParamType::Date => ("sp_date", "MIN(x.low)", "MAX(x.high)"),
-        ParamType::Number | ParamType::Quantity => (if kind == ParamType::Number { "sp_number" } else { "sp_quantity" }, "MIN(x.value)", "MAX(x.value)"),
-        ParamType::Token => ("sp_token", "MIN(x.code)", "MAX(x.code)"),
-        ParamType::Reference => ("sp_reference", "MIN(x.target_type || '/' || x.target_id)", "MAX(x.target_type || '/' || x.target_id)"),
-        ParamType::Uri => ("sp_uri", "MIN(x.value)", "MAX(x.value)"),
-        _ => ("sp_string", "MIN(x.norm)", "MAX(x.norm)"),
+        ParamType::Date => ("sp_date", "MIN(x.low)", "MAX(x.high)", false),
+        ParamType::Number => ("sp_number", "MIN(x.value)", "MAX(x.value)", false),
+        ParamType::Quantity => ("sp_quantity", "MIN(x.value)", "MAX(x.value)", false),
+        ParamType::Token => ("sp_token", "MIN(x.code)", "MAX(x.code)", true),
+        ParamType::Reference => ("sp_reference", "MIN(x.target_type || '/' || x.target_id)", "MAX(x.target_type || '/' || x.target_id)", true),
+        ParamType::Uri => ("sp_uri", "MIN(x.value)", "MAX(x.value)", true),
+        _ => ("sp_string", "MIN(x.norm)", "MAX(x.norm)", true),
     }
 }
 
-/// Cursor forms: `k<rid>` (keyset on rid, default order) or `o<offset>` (with `_sort`).
-enum Cursor {
-    After(i64),
-    Offset(usize),
+/// The sort keys as SQL expressions with their direction. Missing values sort last in
+/// both directions, through a sentinel, so that keyset comparisons never meet NULL.
+fn sort_keys(q: &SearchQuery) -> Vec<(String, bool)> {
+    q.sort
+        .iter()
+        .map(|key| {
+            if key.param.code == "_id" {
+                return ("c.id".to_string(), key.descending);
+            }
+            let (tbl, asc, desc, text) = sort_table(key.param.kind);
+            let agg = if key.descending { desc } else { asc };
+            let sentinel = match (text, key.descending) {
+                (true, false) => "char(1114111)",
+                (true, true) => "''",
+                (false, false) => "9e307",
+                (false, true) => "-9e307",
+            };
+            let code = key.param.code.replace('\'', "''");
+            (format!("COALESCE((SELECT {agg} FROM {tbl} x WHERE x.rid = c.rid AND x.param = '{code}'), {sentinel})"), key.descending)
+        })
+        .collect()
 }
 
-fn parse_cursor(c: &str) -> Result<Cursor> {
+/// A page cursor: the sort keys and rid of the last row shown (keyset paging, so that
+/// writes between pages never make a row appear twice or be skipped).
+fn parse_cursor(c: &str, keys: usize) -> Result<(Vec<Sql>, i64)> {
     let bad = || FhirError::BadRequest(format!("invalid page cursor '{c}'"));
-    match c.split_at_checked(1) {
-        Some(("k", n)) => n.parse().map(Cursor::After).map_err(|_| bad()),
-        Some(("o", n)) => n.parse().map(Cursor::Offset).map_err(|_| bad()),
-        _ => Err(bad()),
+    let parts: Vec<serde_json::Value> = serde_json::from_str(c).map_err(|_| bad())?;
+    let (rid, vals) = parts.split_last().ok_or_else(bad)?;
+    if vals.len() != keys {
+        return Err(bad());
+    }
+    let rid = rid.as_i64().ok_or_else(bad)?;
+    let vals = vals
+        .iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => Ok(Sql::Text(s.clone())),
+            serde_json::Value::Number(n) if n.is_i64() => Ok(Sql::Integer(n.as_i64().unwrap_or(0))),
+            serde_json::Value::Number(n) => n.as_f64().map(Sql::Real).ok_or_else(bad),
+            _ => Err(bad()),
+        })
+        .collect::<Result<Vec<Sql>>>()?;
+    Ok((vals, rid))
+}
+
+fn cursor_text(keys: &[Sql], rid: i64) -> String {
+    let mut parts: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| match k {
+            Sql::Integer(i) => serde_json::json!(i),
+            Sql::Real(f) => serde_json::json!(f),
+            Sql::Text(t) => serde_json::json!(t),
+            _ => serde_json::Value::Null,
+        })
+        .collect();
+    parts.push(serde_json::json!(rid));
+    serde_json::Value::Array(parts).to_string()
+}
+
+/// `(k1 > v1) OR (k1 = v1 AND (... OR (c.rid > r)))`, with `<` for descending keys.
+fn after(keys: &[(String, bool)], vals: &[Sql], rid: i64, out: &mut SqlBuf) {
+    match (keys.split_first(), vals.split_first()) {
+        (Some(((expr, desc), rest_k)), Some((v, rest_v))) => {
+            let op = if *desc { "<" } else { ">" };
+            out.text.push_str(&format!("({expr} {op} ?"));
+            out.args.push(v.clone());
+            out.text.push_str(&format!(" OR ({expr} = ?"));
+            out.args.push(v.clone());
+            out.text.push_str(" AND ");
+            after(rest_k, rest_v, rid, out);
+            out.text.push_str("))");
+        }
+        _ => {
+            out.text.push_str("c.rid > ?");
+            out.args.push(Sql::Integer(rid));
+        }
     }
 }
 
@@ -73,38 +138,30 @@ pub fn search(conn: &Connection, registry: &Registry, tenant: &str, q: &SearchQu
     if count == 0 || q.summary == Some(crate::search::query::Summary::Count) {
         return Ok(SearchPage { matches: Vec::new(), included: Vec::new(), total, next: None });
     }
-    let cursor = q.cursor.as_deref().map(parse_cursor).transpose()?;
-    let mut text = w.text.clone();
-    let mut args = w.args.clone();
+    let keys = sort_keys(q);
+    let mut cond = SqlBuf { text: w.text.clone(), args: w.args.clone() };
+    if let Some(c) = q.cursor.as_deref() {
+        let (vals, rid) = parse_cursor(c, keys.len())?;
+        cond.text.push_str(" AND ");
+        after(&keys, &vals, rid, &mut cond);
+    }
+    let mut select = String::from("c.rid");
     let mut order = String::new();
-    for key in &q.sort {
-        if key.param.code == "_id" {
-            order.push_str(if key.descending { "c.id DESC, " } else { "c.id ASC, " });
-            continue;
-        }
-        let (tbl, asc, desc) = sort_table(key.param.kind);
-        let (agg, dir) = if key.descending { (desc, "DESC") } else { (asc, "ASC") };
-        order.push_str(&format!("(SELECT {agg} FROM {tbl} x WHERE x.rid = c.rid AND x.param = '{}') {dir} NULLS LAST, ", key.param.code.replace('\'', "''")));
+    for (expr, desc) in &keys {
+        select.push_str(&format!(", {expr}"));
+        order.push_str(&format!("{expr} {}, ", if *desc { "DESC" } else { "ASC" }));
     }
     order.push_str("c.rid ASC");
-    let mut offset = 0usize;
-    match cursor {
-        Some(Cursor::After(rid)) => {
-            text.push_str(" AND c.rid > ?");
-            args.push(Sql::Integer(rid));
-        }
-        Some(Cursor::Offset(o)) => offset = o,
-        None => {}
-    }
     let sql = format!(
-        "SELECT c.rid, {VERSION_COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE {text} ORDER BY {order} LIMIT ? OFFSET ?"
+        "SELECT {select}, {VERSION_COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE {} ORDER BY {order} LIMIT ?",
+        cond.text
     );
-    args.push(Sql::Integer(count as i64 + 1));
-    args.push(Sql::Integer(offset as i64));
+    cond.args.push(Sql::Integer(count as i64 + 1));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(cond.args.iter()))?;
     let mut matches = Vec::new();
     let mut rids = Vec::new();
+    let mut last_keys = Vec::new();
     let mut more = false;
     while let Some(row) = rows.next()? {
         if matches.len() == count {
@@ -112,9 +169,10 @@ pub fn search(conn: &Connection, registry: &Registry, tenant: &str, q: &SearchQu
             break;
         }
         rids.push(row.get::<_, i64>(0)?);
-        matches.push(version_at(row, 1)?);
+        last_keys = (0..keys.len()).map(|i| row.get::<_, Sql>(i + 1)).collect::<rusqlite::Result<Vec<Sql>>>()?;
+        matches.push(version_at(row, keys.len() + 1)?);
     }
-    let next = more.then(|| if q.sort.is_empty() { format!("k{}", rids.last().copied().unwrap_or(0)) } else { format!("o{}", offset + count) });
+    let next = more.then(|| cursor_text(&last_keys, rids.last().copied().unwrap_or(0)));
     let included = includes(conn, tenant, q, &matches, &rids)?;
     Ok(SearchPage { matches, included, total, next })
 }
