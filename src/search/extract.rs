@@ -17,10 +17,10 @@ use crate::fhir::definitions::Definitions;
 use crate::search::fhirpath::{self, Expr, Item};
 use crate::search::params::{ParamType, Registry, SearchParam};
 
-mod text;
-mod values;
 #[cfg(test)]
 mod tests;
+mod text;
+mod values;
 
 pub use text::normalize;
 
@@ -37,16 +37,37 @@ pub struct IndexEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexValue {
     /// `norm`: lower-cased, accents removed, whitespace collapsed; `exact`: as is.
-    String { norm: String, exact: String },
+    String {
+        norm: String,
+        exact: String,
+    },
     /// `text`: normalised Coding.display / CodeableConcept.text / Identifier.type.text.
-    Token { system: Option<String>, code: Option<String>, text: Option<String> },
+    Token {
+        system: Option<String>,
+        code: Option<String>,
+        text: Option<String>,
+    },
     /// Half-open microsecond range; open Period ends use `i64::MIN` / `i64::MAX`.
-    Date { low: i64, high: i64 },
+    Date {
+        low: i64,
+        high: i64,
+    },
     /// The number and its implicit precision range (100 -> [99.5, 100.5)).
-    Number { value: f64, low: f64, high: f64 },
+    Number {
+        value: f64,
+        low: f64,
+        high: f64,
+    },
     /// Quantity-like values (Money: currency as code, system `urn:iso:std:iso:4217`); a Range
-    /// gives low/high from its ends (infinite when open).
-    Quantity { value: f64, low: f64, high: f64, system: Option<String>, code: Option<String>, unit: Option<String> },
+    /// gives low/high from its ends (`f64::MIN` / `f64::MAX` when open: finite, so JSON-safe).
+    Quantity {
+        value: f64,
+        low: f64,
+        high: f64,
+        system: Option<String>,
+        code: Option<String>,
+        unit: Option<String>,
+    },
     /// A parsed reference (see `values::parse_reference`); canonical/uri targets as `url` only.
     Reference {
         target_type: Option<String>,
@@ -156,7 +177,9 @@ impl Extractor {
     /// `guarded`: skip parts whose starting element is absent (false only in tests, to check
     /// that the shortcut never changes the result).
     fn extract_with(&self, resource: &Value, guarded: bool) -> Vec<IndexEntry> {
-        let Some(rt) = resource.get("resourceType").and_then(Value::as_str) else { return Vec::new() };
+        let Some(rt) = resource.get("resourceType").and_then(Value::as_str) else {
+            return Vec::new();
+        };
         match self.by_type.get(rt) {
             Some(tp) => self.run(tp, &self.components, resource, guarded),
             None => {
@@ -255,11 +278,17 @@ fn compile_for(registry: &Registry, rt: &str, parser: &mut Parser) -> TypeParams
         if p.kind == ParamType::Special || SKIPPED_CODES.contains(&p.code.as_str()) {
             continue;
         }
-        let Some(text) = p.expression.as_deref().filter(|t| !t.trim().is_empty()) else { continue };
-        let Some(text) = restrict_to_type(text, rt) else { continue };
+        let Some(text) = p.expression.as_deref().filter(|t| !t.trim().is_empty()) else {
+            continue;
+        };
+        let Some(text) = restrict_to_type(text, rt) else {
+            continue;
+        };
         match compile(registry, p, &text, rt, parser, &mut tp.parts, &mut part_index) {
             Ok(c) => tp.params.push(c),
-            Err(e) => tracing::debug!(param = %p.url, error = %e, "search parameter expression not parsed"),
+            Err(e) => {
+                tracing::debug!(param = %p.url, error = %e, "search parameter expression not parsed")
+            }
         }
     }
     tp

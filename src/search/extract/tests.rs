@@ -59,13 +59,9 @@ fn patient() -> Value {
 fn patient_values() {
     let e = extractor().extract(&patient());
     let names = of(&e, "name");
-    for want in [
-        s("muller", "Müller"),
-        s("jose", "José"),
-        s("ana maria", "Ana  María"),
-        s("dr.", "Dr."),
-        s("dr. jose muller", "Dr. José Müller"),
-    ] {
+    for want in
+        [s("muller", "Müller"), s("jose", "José"), s("ana maria", "Ana  María"), s("dr.", "Dr."), s("dr. jose muller", "Dr. José Müller")]
+    {
         assert!(names.contains(&&want), "{want:?} not in {names:?}");
     }
     assert_eq!(names.len(), 5);
@@ -80,10 +76,7 @@ fn patient_values() {
         of(&e, "general-practitioner"),
         vec![&reference(Some("Practitioner"), Some("pr1"), None), &reference(Some("Organization"), Some("o1"), None)]
     );
-    assert_eq!(
-        of(&e, "link"),
-        vec![&reference(Some("Patient"), Some("x9"), Some("http://other.org/fhir/Patient/x9"))]
-    );
+    assert_eq!(of(&e, "link"), vec![&reference(Some("Patient"), Some("x9"), Some("http://other.org/fhir/Patient/x9"))]);
     assert_eq!(of(&e, "address-city"), vec![&s("zurich", "Zürich")]);
     assert_eq!(of(&e, "address-postalcode"), vec![&s("8001", "8001")]);
     assert!(of(&e, "address").contains(&&s("1 rue de l'eglise", "1 Rue de l'Église")));
@@ -106,7 +99,8 @@ fn patient_values() {
 
 fn observation() -> Value {
     // Parsed from text so that `5.40` keeps its literal (json! would go through f64).
-    serde_json::from_str(&r##"{
+    serde_json::from_str(
+        r##"{
         "resourceType": "Observation",
         "id": "o1",
         "status": "final",
@@ -123,7 +117,8 @@ fn observation() -> Value {
             {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
              "valueQuantity": {"value": 80, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}
         ]
-    }"##)
+    }"##,
+    )
     .expect("observation json")
 }
 
@@ -140,9 +135,7 @@ fn approx(v: &IndexValue, want: &IndexValue) -> bool {
         (
             IndexValue::Quantity { value, low, high, system, code, unit },
             IndexValue::Quantity { value: v2, low: l2, high: h2, system: s2, code: c2, unit: u2 },
-        ) => {
-            close(*value, *v2) && close(*low, *l2) && close(*high, *h2) && system == s2 && code == c2 && unit == u2
-        }
+        ) => close(*value, *v2) && close(*low, *l2) && close(*high, *h2) && system == s2 && code == c2 && unit == u2,
         (IndexValue::Number { value, low, high }, IndexValue::Number { value: v2, low: l2, high: h2 }) => {
             close(*value, *v2) && close(*low, *l2) && close(*high, *h2)
         }
@@ -167,20 +160,27 @@ fn observation_values() {
     assert_eq!(of(&e, "patient"), vec![&reference(Some("Patient"), Some("1"), None)]);
     let perf = of(&e, "performer");
     assert_eq!(perf.len(), 3, "{perf:?}");
-    assert_eq!(
-        perf[0],
-        &reference(Some("Practitioner"), Some("abc"), Some("https://fhir.example.org/r4/Practitioner/abc"))
-    );
+    assert_eq!(perf[0], &reference(Some("Practitioner"), Some("abc"), Some("https://fhir.example.org/r4/Practitioner/abc")));
     assert_eq!(perf[1], &reference(None, None, Some("#c1")));
     assert_eq!(
         perf[2],
-        &IndexValue::Reference { target_type: None, target_id: None, url: None, identifier: Some((Some("http://npi".into()), "99".into())) }
+        &IndexValue::Reference {
+            target_type: None,
+            target_id: None,
+            url: None,
+            identifier: Some((Some("http://npi".into()), "99".into()))
+        }
     );
     // code-value-quantity: one element (the Observation) -> group 1.
     let cvq: Vec<&IndexEntry> = e.iter().filter(|x| x.param.starts_with("code-value-quantity#")).collect();
     assert!(cvq.iter().all(|x| x.group == 1), "{cvq:?}");
-    assert!(cvq.iter().any(|x| x.param == "code-value-quantity#0" && x.value == tok(Some("http://loinc.org"), Some("85354-9"), Some("blood pressure panel"))));
-    assert!(cvq.iter().any(|x| x.param == "code-value-quantity#1" && approx(&x.value, &q(5.4, 5.395, 5.405, ucum, Some("mmol/L"), Some("mmol/L")))));
+    assert!(cvq
+        .iter()
+        .any(|x| x.param == "code-value-quantity#0"
+            && x.value == tok(Some("http://loinc.org"), Some("85354-9"), Some("blood pressure panel"))));
+    assert!(cvq
+        .iter()
+        .any(|x| x.param == "code-value-quantity#1" && approx(&x.value, &q(5.4, 5.395, 5.405, ucum, Some("mmol/L"), Some("mmol/L")))));
     // component-code-value-quantity: one group per component.
     let ccvq: Vec<&IndexEntry> = e.iter().filter(|x| x.param.starts_with("component-code-value-quantity#")).collect();
     let want = [
@@ -216,7 +216,7 @@ fn condition_onset_age_and_abatement() {
     assert!(approx(onset[0], &q(52.0, 51.5, 52.5, Some("http://unitsofmeasure.org"), Some("a"), Some("yr"))), "{onset:?}");
     let ab = of(&e, "abatement-age");
     assert_eq!(ab.len(), 1);
-    assert!(approx(ab[0], &q(60.0, 59.5, f64::INFINITY, Some("http://unitsofmeasure.org"), Some("a"), Some("yr"))), "{ab:?}");
+    assert!(approx(ab[0], &q(60.0, 59.5, f64::MAX, Some("http://unitsofmeasure.org"), Some("a"), Some("yr"))), "{ab:?}");
     assert_eq!(of(&e, "code"), vec![&tok(None, None, Some("asthma"))]);
     assert_eq!(of(&e, "recorded-date"), vec![&date("2020-02-03")]);
     assert!(of(&e, "onset-date").is_empty());
@@ -248,7 +248,8 @@ fn numbers_with_precision() {
     assert_eq!(p.len(), 2, "{p:?}");
     assert!(approx(p[0], &IndexValue::Number { value: 0.02, low: 0.015, high: 0.025 }), "{p:?}");
     assert!(approx(p[1], &IndexValue::Number { value: 100.0, low: 99.5, high: 100.5 }), "{p:?}");
-    let ms = json!({"resourceType": "MolecularSequence", "id": "m", "coordinateSystem": 0, "variant": [{"start": 128273724, "end": 128273725}]});
+    let ms =
+        json!({"resourceType": "MolecularSequence", "id": "m", "coordinateSystem": 0, "variant": [{"start": 128273724, "end": 128273725}]});
     let e = extractor().extract(&ms);
     assert!(approx(of(&e, "variant-start")[0], &IndexValue::Number { value: 128273724.0, low: 128273723.5, high: 128273724.5 }));
     assert_eq!(literal_range("1.50"), Some((1.5, 1.495, 1.505)));
@@ -306,10 +307,7 @@ fn reference_forms() {
     assert_eq!(parse_reference("Patient/1/_history/2", None), reference(Some("Patient"), Some("1"), None));
     assert_eq!(parse_reference("abc", Some("Patient")), reference(Some("Patient"), Some("abc"), None));
     assert_eq!(parse_reference("urn:uuid:1234-5", None), reference(None, None, Some("urn:uuid:1234-5")));
-    assert_eq!(
-        parse_reference("http://x.org/fhir/Foo/1", None),
-        reference(None, None, Some("http://x.org/fhir/Foo/1"))
-    );
+    assert_eq!(parse_reference("http://x.org/fhir/Foo/1", None), reference(None, None, Some("http://x.org/fhir/Foo/1")));
 }
 
 #[test]
@@ -340,8 +338,12 @@ fn every_official_example() {
     let mut by_kind = std::collections::BTreeMap::<&'static str, usize>::new();
     let mut elapsed = std::time::Duration::ZERO;
     for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
-        let Ok(text) = std::fs::read_to_string(f) else { continue };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
         if v.get("resourceType").and_then(Value::as_str).is_none() {
             continue;
         }
@@ -417,15 +419,23 @@ fn split_unions_match_whole_expressions() {
     files.sort();
     let mut extra = Vec::new();
     for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
-        let Some(v) = std::fs::read_to_string(f).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
-        let Some(rt) = v.get("resourceType").and_then(Value::as_str) else { continue };
+        let Some(v) = std::fs::read_to_string(f).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
+            continue;
+        };
+        let Some(rt) = v.get("resourceType").and_then(Value::as_str) else {
+            continue;
+        };
         let got = x.extract(&v);
         for p in reg.for_type(rt) {
             if matches!(p.kind, ParamType::Composite | ParamType::Special) || p.code == "_text" || p.code == "_content" {
                 continue;
             }
-            let Some(text) = p.expression.as_deref().and_then(|t| restrict_to_type(t, rt)) else { continue };
-            let Ok(items) = fhirpath::eval_str(&text, &v) else { continue };
+            let Some(text) = p.expression.as_deref().and_then(|t| restrict_to_type(t, rt)) else {
+                continue;
+            };
+            let Ok(items) = fhirpath::eval_str(&text, &v) else {
+                continue;
+            };
             let mut whole = Vec::new();
             for it in &items {
                 values::convert(p.kind, it, &mut whole);
@@ -450,4 +460,75 @@ fn split_unions_match_whole_expressions() {
         println!("  {e}");
     }
     assert!(extra.len() < 20, "{extra:#?}");
+}
+
+/// Timing over one Synthea patient bundle (decompressed JSON): `EXTRACT_BUNDLE=/path cargo
+/// test --lib search::extract::tests::timing_bundle -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing_bundle() {
+    let path = std::env::var("EXTRACT_BUNDLE").expect("EXTRACT_BUNDLE=<a Synthea bundle .json>");
+    let bundle: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("bundle")).expect("json");
+    let x = extractor();
+    let resources: Vec<&Value> = bundle["entry"].as_array().expect("entries").iter().map(|e| &e["resource"]).collect();
+    let mut per_type = std::collections::BTreeMap::<String, (usize, usize, f64)>::new();
+    let mut best_total = f64::MAX;
+    for round in 0..3 {
+        let t0 = Instant::now();
+        for r in &resources {
+            let t = Instant::now();
+            let n = x.extract(r).len();
+            if round == 0 {
+                let e = per_type.entry(r["resourceType"].as_str().unwrap_or("?").to_string()).or_default();
+                e.0 += 1;
+                e.1 += n;
+                e.2 += t.elapsed().as_secs_f64() * 1e6;
+            }
+        }
+        best_total = best_total.min(t0.elapsed().as_secs_f64());
+    }
+    println!(
+        "extract: bundle of {} resources: best {:.1} ms ({:.1} us/resource)",
+        resources.len(),
+        best_total * 1e3,
+        best_total * 1e6 / resources.len() as f64
+    );
+    for (t, (count, entries, us)) in per_type {
+        println!("extract:   {t}: {count} x {:.0} entries, {:.1} us each", entries as f64 / count as f64, us / count as f64);
+    }
+}
+
+/// Per-parameter cost for the first resource of type `EXTRACT_TYPE` in `EXTRACT_BUNDLE`.
+#[test]
+#[ignore]
+fn profile_parameters() {
+    let path = std::env::var("EXTRACT_BUNDLE").expect("EXTRACT_BUNDLE");
+    let rt = std::env::var("EXTRACT_TYPE").unwrap_or_else(|_| "Observation".into());
+    let bundle: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("bundle")).expect("json");
+    let r = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == rt.as_str())
+        .expect("resource");
+    let x = extractor();
+    let tp = &x.by_type[rt.as_str()];
+    for p in &tp.params {
+        let t = Instant::now();
+        let mut out = Vec::new();
+        let mut memo = super::Memo { parts: (0..tp.parts.len()).map(|_| None).collect(), components: Default::default() };
+        let _ = super::extract_param(tp, &x.components, p, r, r.as_object(), &mut memo, &mut out);
+        let us = t.elapsed().as_secs_f64() * 1e6;
+        let t = Instant::now();
+        let n = out.len();
+        super::dedup_tail(&mut out, 0);
+        println!("extract: {:>8.1} us eval, {:>8.1} us dedup, {n} entries: {}", us, t.elapsed().as_secs_f64() * 1e6, p.code);
+    }
+}
+
+#[test]
+fn extractor_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Extractor>();
 }

@@ -87,7 +87,11 @@ fn infer_type(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Bool(_) => "boolean",
         Value::Number(n) => {
-            if n.to_string().contains(['.', 'e', 'E']) { "decimal" } else { "integer" }
+            if n.to_string().contains(['.', 'e', 'E']) {
+                "decimal"
+            } else {
+                "integer"
+            }
         }
         Value::Object(o) => {
             let has = |k: &str| o.contains_key(k);
@@ -367,8 +371,8 @@ fn quantity_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
             let (value, low, high) = match (lo_v, hi_v) {
                 (None, None) => return,
                 (Some(l), Some(h)) => (l.0, l.1, h.2),
-                (Some(l), None) => (l.0, l.1, f64::INFINITY),
-                (None, Some(h)) => (h.0, f64::NEG_INFINITY, h.2),
+                (Some(l), None) => (l.0, l.1, f64::MAX),
+                (None, Some(h)) => (h.0, f64::MIN, h.2),
             };
             let units = lo.filter(|_| lo_v.is_some()).or(hi).unwrap_or(o);
             out.push(IndexValue::Quantity {
