@@ -8,6 +8,7 @@ pub mod read;
 pub mod search;
 pub mod update;
 pub mod validate;
+pub mod valueset;
 pub mod vread;
 
 use std::sync::Arc;

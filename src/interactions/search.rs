@@ -47,6 +47,7 @@ pub async fn search(
             .ok_or_else(|| FhirError::NotFound(format!("{member} is not part of the {ctype} compartment")))?;
         q.filters.insert(0, filter);
     }
+    super::valueset::expand_filters(fhir, tenant, &mut q.filters).await?;
     let count = q.count.unwrap_or(paging.default).min(paging.max);
     let page = fhir.search.search(tenant, q.clone(), count).await?;
     Ok((q, page))

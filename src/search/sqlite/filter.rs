@@ -117,6 +117,9 @@ fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, c: &Clause) {
     out.push(&format!("SELECT 1 FROM {tbl} x WHERE x.rid = {alias}.rid AND x.param = "));
     out.arg(param_name(&c.param, None));
     out.push(" AND (");
+    if c.values.is_empty() {
+        out.push("0");
+    }
     for (i, v) in c.values.iter().enumerate() {
         if i > 0 {
             out.push(" OR ");
@@ -194,6 +197,14 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
                 out.push(" ESCAPE '\\'");
             }
         },
+        SearchValue::Token { system: Some(s), code: Some(c) } if matches!(m, Some(Modifier::In | Modifier::NotIn)) => {
+            // A `code` element is indexed without its (implicit) system.
+            out.push(&format!("({x}.code = "));
+            out.arg(c.clone());
+            out.push(&format!(" AND ({x}.system = "));
+            out.arg(s.clone());
+            out.push(&format!(" OR {x}.system IS NULL))"));
+        }
         SearchValue::Token { system, code } => {
             let (sys_col, code_col) = if p.kind == ParamType::Reference { ("id_system", "id_value") } else { ("system", "code") };
             let mut parts = Vec::new();
