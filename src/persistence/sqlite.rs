@@ -177,6 +177,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, extractor: Option<&Extractor>, tenant: 
             meta::stamp(&mut resource, &op.id, version, micros);
             if let Some(x) = extractor {
                 entries = x.extract(&resource);
+                entries.extend(crate::search::fulltext::entries(&resource));
             }
             Some(serde_json::to_vec(&resource).map_err(internal)?)
         }

@@ -1,12 +1,12 @@
 //! Search: the query model (`query`, `value`), the parameter registry (`params`), value
-//! extraction with FHIRPath (`fhirpath`, `extract`), and the embedded SQLite index (`sqlite`).
+//! extraction with FHIRPath (`fhirpath`, `extract`, `fulltext`), and the embedded SQLite index (`sqlite`).
 pub mod extract;
 pub mod compartment;
 pub mod fhirpath;
+pub mod fulltext;
 pub mod params;
 pub mod query;
 pub mod sqlite;
-pub mod text;
 pub mod value;
 
 use async_trait::async_trait;

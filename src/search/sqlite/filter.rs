@@ -3,7 +3,7 @@ use rusqlite::types::Value as Sql;
 
 use crate::search::params::{ParamType, Registry, SearchParam};
 use crate::search::query::{Clause, Filter, Modifier, Prefix, SearchValue};
-use crate::search::text::normalize;
+use crate::search::extract::normalize;
 
 /// SQL text with its positional arguments.
 #[derive(Default)]
@@ -186,7 +186,8 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
                 out.push(&format!("{x}.exact = "));
                 out.arg(s.clone());
             }
-            (_, Some(Modifier::Contains)) => {
+            // Full-text parameters match anywhere in the text.
+            _ if m == Some(&Modifier::Contains) || matches!(p.code.as_str(), "_text" | "_content") => {
                 out.push(&format!("{x}.norm LIKE "));
                 out.arg(format!("%{}%", like_escape(&normalize(s))));
                 out.push(" ESCAPE '\\'");
