@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve FHIR R4 over HTTP (the default).
     Serve(ServeConfig),
+    /// Rebuild the search index of a data directory (puts stored SearchParameters in force).
+    Reindex(ServeConfig),
 }
 
 #[derive(Debug, Clone, Args)]

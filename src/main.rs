@@ -8,11 +8,12 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = match cli.command {
-        Some(Command::Serve(c)) => c,
-        None => cli.serve,
+    let result = match cli.command {
+        Some(Command::Serve(c)) => hearth::server::serve(c).await,
+        Some(Command::Reindex(c)) => hearth::server::reindex(c).await,
+        None => hearth::server::serve(cli.serve).await,
     };
-    match hearth::server::serve(config).await {
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hearth: {e}");

@@ -9,17 +9,17 @@ use crate::persistence::sqlite::SqliteStore;
 use crate::persistence::ResourceStore;
 use crate::routes::{router, AppState};
 use crate::search::compartment::Compartments;
-use crate::search::extract::Extractor;
-use crate::search::params::Registry;
+use crate::search::schema::{Schema, SchemaCell};
 
 pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let defs = Definitions::r4();
-    let registry = Arc::new(Registry::from_definitions(defs)?);
-    let extractor = Arc::new(Extractor::new(registry.clone()));
-    let store = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some((registry.clone(), extractor)))?);
+    let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
+    let store = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some(schema.clone()))?);
+    // Custom SearchParameter resources stored earlier are in force again after a restart.
+    crate::interactions::reindex::load_schema(store.as_ref(), defs, &schema).await?;
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
     let compartments = Arc::new(Compartments::from_definitions(defs)?);
-    let fhir = Fhir { store: store.clone(), search: store.clone(), registry, compartments, blobs, defs };
+    let fhir = Fhir { store: store.clone(), search: store.clone(), schema, compartments, blobs, defs };
     let base_path = config.normalized_base_path();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -31,6 +31,19 @@ pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error 
     // In-flight requests have finished; make every acknowledged write durable.
     store.close().await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `hearth reindex`: rebuilds the search index of a data directory offline.
+pub async fn reindex(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let defs = Definitions::r4();
+    let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
+    let store = SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some(schema.clone()))?;
+    let custom = crate::interactions::reindex::load_schema(&store, defs, &schema).await?;
+    let started = std::time::Instant::now();
+    let count = crate::search::SearchIndex::reindex(&store).await?;
+    store.close().await?;
+    println!("reindexed {count} resources with {custom} custom search parameters in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -1,10 +1,13 @@
 //! The FHIR interactions as plain async functions, one file each. No HTTP types here.
 pub mod binary;
 pub mod capabilities;
+pub mod conditional;
 pub mod create;
 pub mod delete;
 pub mod history;
+pub mod patch;
 pub mod read;
+pub mod reindex;
 pub mod search;
 pub mod update;
 pub mod validate;
@@ -20,16 +23,24 @@ use crate::fhir::definitions::Definitions;
 use crate::persistence::{BlobStore, ResourceStore};
 use crate::search::compartment::Compartments;
 use crate::search::params::Registry;
+use crate::search::schema::SchemaCell;
 use crate::search::SearchIndex;
 
 /// The ports the interactions run on, chosen once at start-up.
 pub struct Fhir {
     pub store: Arc<dyn ResourceStore>,
     pub search: Arc<dyn SearchIndex>,
-    pub registry: Arc<Registry>,
+    /// Search parameters in force (replaced by `$reindex`).
+    pub schema: Arc<SchemaCell>,
     pub compartments: Arc<Compartments>,
     pub blobs: Arc<dyn BlobStore>,
     pub defs: &'static Definitions,
+}
+
+impl Fhir {
+    pub fn registry(&self) -> Arc<Registry> {
+        self.schema.get().registry.clone()
+    }
 }
 
 /// `[A-Za-z0-9\-\.]{1,64}`

@@ -36,14 +36,15 @@ pub async fn search(
             let _ = k;
         }
     }
-    let mut q = query::parse(&fhir.registry, types, params, strict)?;
+    let registry = fhir.registry();
+    let mut q = query::parse(&registry, types, params, strict)?;
     if let Some((ctype, cid)) = compartment {
         check_type(fhir, ctype)?;
         super::check_id(cid)?;
         let member = q.types.first().cloned().unwrap_or_default();
         let filter = fhir
             .compartments
-            .filter(&fhir.registry, ctype, cid, &member)
+            .filter(&registry, ctype, cid, &member)
             .ok_or_else(|| FhirError::NotFound(format!("{member} is not part of the {ctype} compartment")))?;
         q.filters.insert(0, filter);
     }

@@ -13,6 +13,7 @@ use crate::error::{FhirError, Result};
 use crate::fhir::meta;
 use crate::search::extract::Extractor;
 use crate::search::params::Registry;
+use crate::search::schema::SchemaCell;
 use crate::search::query::SearchQuery;
 use crate::search::{SearchIndex, SearchPage};
 
@@ -53,8 +54,7 @@ struct Writer {
 pub struct SqliteStore {
     path: std::path::PathBuf,
     /// Search values are written with each version when set.
-    extractor: Option<Arc<Extractor>>,
-    registry: Option<Arc<Registry>>,
+    schema: Option<Arc<SchemaCell>>,
     synchronous: &'static str,
     writer: Arc<Mutex<Writer>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -75,7 +75,7 @@ fn internal<E: std::fmt::Display>(e: E) -> FhirError {
 
 impl SqliteStore {
     /// Opens (creating if needed) `<dir>/hearth.db`. `synchronous` is `full` or `normal`.
-    pub fn open(dir: &Path, synchronous: &str, search: Option<(Arc<Registry>, Arc<Extractor>)>) -> Result<SqliteStore> {
+    pub fn open(dir: &Path, synchronous: &str, schema: Option<Arc<SchemaCell>>) -> Result<SqliteStore> {
         std::fs::create_dir_all(dir)?;
         let synchronous = match synchronous.to_ascii_lowercase().as_str() {
             "normal" => "NORMAL",
@@ -87,14 +87,9 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::search::sqlite::SCHEMA)?;
         let last_micros: i64 = conn.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource_version", [], |r| r.get(0))?;
-        let (registry, extractor) = match search {
-            Some((r, x)) => (Some(r), Some(x)),
-            None => (None, None),
-        };
         Ok(SqliteStore {
             path,
-            extractor,
-            registry,
+            schema,
             synchronous,
             writer: Arc::new(Mutex::new(Writer { conn, last_micros })),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -150,6 +145,13 @@ fn version_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
 
 const COLUMNS: &str = "v.seq, v.rtype, v.id, v.version, v.last_updated, v.method, v.created, v.body";
 
+/// Everything a resource is searched by: its parameters' values and its full text.
+fn index_entries(x: &Extractor, resource: &serde_json::Value) -> Vec<crate::search::extract::IndexEntry> {
+    let mut entries = x.extract(resource);
+    entries.extend(crate::search::fulltext::entries(resource));
+    entries
+}
+
 fn apply(tx: &rusqlite::Transaction<'_>, extractor: Option<&Extractor>, tenant: &str, op: WriteOp, micros: i64) -> Result<WriteResult> {
     let current: Option<(i64, bool)> = tx
         .prepare_cached("SELECT version, deleted FROM resource_current WHERE tenant = ?1 AND rtype = ?2 AND id = ?3")?
@@ -176,8 +178,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, extractor: Option<&Extractor>, tenant: 
         Some(mut resource) => {
             meta::stamp(&mut resource, &op.id, version, micros);
             if let Some(x) = extractor {
-                entries = x.extract(&resource);
-                entries.extend(crate::search::fulltext::entries(&resource));
+                entries = index_entries(x, &resource);
             }
             Some(serde_json::to_vec(&resource).map_err(internal)?)
         }
@@ -215,9 +216,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, extractor: Option<&Extractor>, tenant: 
 impl ResourceStore for SqliteStore {
     async fn commit(&self, tenant: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let writer = self.writer.clone();
-        let extractor = self.extractor.clone();
+        let schema = self.schema.as_ref().map(|s| s.get());
         let tenant = tenant.to_string();
         tokio::task::spawn_blocking(move || {
+            let extractor = schema.as_ref().map(|s| s.extractor.clone());
             let mut w = writer.lock().map_err(internal)?;
             let micros = meta::now_micros().max(w.last_micros + 1);
             let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -236,10 +238,11 @@ impl ResourceStore for SqliteStore {
 
     async fn transaction(&self, tenant: &str, work: TxWork) -> Result<()> {
         let writer = self.writer.clone();
-        let extractor = self.extractor.clone();
-        let registry = self.registry.clone();
+        let schema = self.schema.as_ref().map(|s| s.get());
         let tenant = tenant.to_string();
         tokio::task::spawn_blocking(move || {
+            let extractor = schema.as_ref().map(|s| s.extractor.clone());
+            let registry = schema.as_ref().map(|s| s.registry.clone());
             let mut w = writer.lock().map_err(internal)?;
             let micros = meta::now_micros().max(w.last_micros + 1);
             let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -329,9 +332,42 @@ impl Tx for SqliteTx<'_> {
 #[async_trait]
 impl SearchIndex for SqliteStore {
     async fn search(&self, tenant: &str, query: SearchQuery, count: usize) -> Result<SearchPage> {
-        let registry = self.registry.clone().ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
+        let registry = self.schema.as_ref().map(|s| s.get().registry.clone()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
         let tenant = tenant.to_string();
         self.with_reader(move |conn| crate::search::sqlite::run::search(conn, &registry, &tenant, &query, count)).await
+    }
+
+    async fn reindex(&self) -> Result<u64> {
+        let schema = self.schema.as_ref().map(|s| s.get()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut done = 0u64;
+            let mut after = 0i64;
+            loop {
+                // Batches keep each write transaction short, so other writers are not starved.
+                let mut w = writer.lock().map_err(internal)?;
+                let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let batch: Vec<(i64, String, Vec<u8>)> = {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT c.rid, c.rtype, v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
+                         WHERE c.rid > ?1 AND c.deleted = 0 ORDER BY c.rid LIMIT 1000",
+                    )?;
+                    let rows = stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default())))?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>()?
+                };
+                let Some(last) = batch.last() else { break };
+                after = last.0;
+                for (rid, rtype, body) in &batch {
+                    let resource: serde_json::Value = serde_json::from_slice(body).map_err(internal)?;
+                    crate::search::sqlite::write(&tx, *rid, rtype, &index_entries(&schema.extractor, &resource))?;
+                }
+                tx.commit()?;
+                done += batch.len() as u64;
+            }
+            Ok(done)
+        })
+        .await
+        .map_err(internal)?
     }
 }
 

@@ -64,13 +64,22 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
         (["metadata"], &Method::GET) => {
             fr.negotiate(false)?;
             let date = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
-            let cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry, &fr.out.base_url, &date);
+            let cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry(), &fr.out.base_url, &date);
             Ok(response::json_value(StatusCode::OK, &fr.out, &cs))
         }
         ([], &Method::GET) => search::search(app, fr, Vec::new(), false).await,
         (["_search"], &Method::POST) => search::search(app, fr, Vec::new(), true).await,
         ([t], &Method::GET) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], false).await,
         ([t, "_search"], &Method::POST) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], true).await,
+        (["$reindex"], &Method::POST) => {
+            fr.negotiate(false)?;
+            let (custom, count) = interactions::reindex::reindex(fhir).await?;
+            let out = serde_json::json!({"resourceType": "Parameters", "parameter": [
+                {"name": "customSearchParameters", "valueInteger": custom},
+                {"name": "resourcesReindexed", "valueInteger": count}
+            ]});
+            Ok(response::json_value(StatusCode::OK, &fr.out, &out))
+        }
         (["_history"], &Method::GET) => history::history(app, fr, crate::persistence::HistoryScope::System).await,
         ([t], &Method::POST) => instance::create(app, fr, t).await,
         ([t, "_history"], &Method::GET) => {

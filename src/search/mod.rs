@@ -6,6 +6,7 @@ pub mod fhirpath;
 pub mod fulltext;
 pub mod params;
 pub mod query;
+pub mod schema;
 pub mod sqlite;
 pub mod value;
 
@@ -29,4 +30,6 @@ pub struct SearchPage {
 #[async_trait]
 pub trait SearchIndex: Send + Sync {
     async fn search(&self, tenant: &str, query: query::SearchQuery, count: usize) -> Result<SearchPage>;
+    /// Rebuilds the search values of every current resource with the schema in force.
+    async fn reindex(&self) -> Result<u64>;
 }
