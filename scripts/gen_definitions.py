@@ -99,6 +99,8 @@ def reduce_element(sd, e, required_vs):
         url = strip_version(b["valueSet"])
         out["b"] = url
         required_vs.add(url)
+    if e.get("isSummary"):
+        out["s"] = True
     return out
 
 

@@ -44,6 +44,8 @@ struct RawElement {
     tp: Vec<String>,
     cr: Option<String>,
     b: Option<String>,
+    #[serde(default)]
+    s: bool,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +86,8 @@ pub struct ElementDef {
     pub content_reference: Option<String>,
     /// URL of the ValueSet of a required binding.
     pub binding: Option<String>,
+    /// Part of the summary view (`_summary=true`).
+    pub summary: bool,
 }
 
 impl ElementDef {
@@ -265,6 +269,7 @@ fn build_type(t: RawType) -> Result<TypeDef, String> {
             target_types: e.tp,
             content_reference: e.cr,
             binding: e.b,
+            summary: e.s,
         });
     }
     let mut children: HashMap<String, Children> = HashMap::new();

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use super::request::FhirRequest;
 use super::{response, AppState};
 use crate::error::{FhirError, Result};
+use crate::fhir::definitions::Definitions;
 use crate::fhir::meta;
 use crate::fhir::outcome::{operation_outcome, Issue, Severity};
 use crate::interactions::search::{search as run_search, Paging};
@@ -62,7 +63,7 @@ pub async fn search_in(
     for (mode, versions) in [("match", &page.matches), ("include", &page.included)] {
         for v in versions.iter() {
             let v = crate::interactions::binary::hydrate(&app.fhir, v.clone()).await?;
-            entries.push(entry(&fr.out.base_url, &v, mode, &q)?);
+            entries.push(entry(app.fhir.defs, &fr.out.base_url, &v, mode, &q)?);
         }
     }
     if !q.ignored.is_empty() {
@@ -88,11 +89,11 @@ pub async fn search_in(
     Ok(response::json_value(StatusCode::OK, &fr.out, &Value::Object(bundle)))
 }
 
-fn entry(base: &str, v: &StoredVersion, mode: &str, q: &SearchQuery) -> Result<Value> {
+fn entry(defs: &Definitions, base: &str, v: &StoredVersion, mode: &str, q: &SearchQuery) -> Result<Value> {
     let body = v.body.as_deref().unwrap_or(b"{}");
     let mut resource: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(e.to_string()))?;
     if mode == "match" {
-        shape(&mut resource, q);
+        shape(defs, &mut resource, q);
     }
     Ok(json!({
         "fullUrl": format!("{base}/{}/{}", v.resource_type, v.id),
@@ -101,11 +102,22 @@ fn entry(base: &str, v: &StoredVersion, mode: &str, q: &SearchQuery) -> Result<V
     }))
 }
 
-/// `_elements` and `_summary=text|data`: drop what was not asked for and tag the result SUBSETTED.
-fn shape(resource: &mut Value, q: &SearchQuery) {
+/// `_elements` and `_summary`: drop what was not asked for and tag the result SUBSETTED.
+fn shape(defs: &Definitions, resource: &mut Value, q: &SearchQuery) {
+    let rtype = resource.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
     let Some(obj) = resource.as_object_mut() else { return };
     let keep_always = ["resourceType", "id", "meta"];
     let subsetted = match q.summary {
+        Some(Summary::True) => {
+            // Top-level elements marked isSummary in the definitions, and mandatory ones.
+            let Some(td) = defs.type_def(&rtype) else { return };
+            let Some(children) = td.children_of(&rtype) else { return };
+            obj.retain(|k, _| {
+                keep_always.contains(&k.as_str())
+                    || children.keys.get(k.trim_start_matches('_')).and_then(|(i, _)| td.elements.get(*i)).is_some_and(|e| e.summary || e.min > 0)
+            });
+            true
+        }
         Some(Summary::Text) => {
             obj.retain(|k, _| keep_always.contains(&k.as_str()) || k == "text");
             true
