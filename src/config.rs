@@ -19,6 +19,35 @@ pub enum Command {
     Serve(ServeConfig),
     /// Rebuild the search index of a data directory (puts stored SearchParameters in force).
     Reindex(ServeConfig),
+    /// Load Bundles and NDJSON files (plain, .gz or .bz2) into a server or a data directory.
+    Import(ImportConfig),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportConfig {
+    /// Files or folders (Bundle JSON, NDJSON; plain, .gz or .bz2). Folders are read in
+    /// name order; Synthea's `hospitalInformation` and `practitionerInformation` Bundles
+    /// (shared resources the others refer to) go first.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Base URL of a running server, e.g. http://127.0.0.1:8080/fhir.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub server: Option<String>,
+    /// Write straight into this data directory (no server may be running on it).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Resources per transaction when loading NDJSON.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Bundles sent at the same time.
+    #[arg(long, default_value_t = 2)]
+    pub parallel: usize,
+    /// SQLite `synchronous` setting for --data-dir.
+    #[arg(long, default_value = "normal")]
+    pub sqlite_sync: String,
+    /// No progress line, only the summary.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -47,6 +76,26 @@ pub struct ServeConfig {
     /// SQLite `synchronous` setting: `full` (every commit reaches the disk) or `normal`.
     #[arg(long, env = "HEARTH_SQLITE_SYNC", default_value = "full")]
     pub sqlite_sync: String,
+    /// Most entries accepted in one batch or transaction Bundle (its bytes are limited by
+    /// --max-body-bytes).
+    #[arg(long, env = "HEARTH_MAX_BUNDLE_ENTRIES", default_value_t = 100_000)]
+    pub max_bundle_entries: usize,
+    /// Let a conditional delete remove every match (up to --max-conditional-deletes)
+    /// instead of failing with 412 when more than one resource matches.
+    #[arg(long, env = "HEARTH_CONDITIONAL_DELETE_MULTIPLE", default_value_t = false)]
+    pub conditional_delete_multiple: bool,
+    #[arg(long, env = "HEARTH_MAX_CONDITIONAL_DELETES", default_value_t = 1000)]
+    pub max_conditional_deletes: usize,
+}
+
+impl ServeConfig {
+    pub fn bundle_limits(&self) -> crate::interactions::transaction::Limits {
+        crate::interactions::transaction::Limits {
+            max_entries: self.max_bundle_entries,
+            max_conditional_deletes: self.max_conditional_deletes,
+            conditional_delete_multiple: self.conditional_delete_multiple,
+        }
+    }
 }
 
 impl ServeConfig {

@@ -2,6 +2,7 @@
 pub mod config;
 pub mod error;
 pub mod fhir;
+pub mod import;
 pub mod interactions;
 pub mod persistence;
 pub mod routes;

@@ -11,6 +11,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Some(Command::Serve(c)) => hearth::server::serve(c).await,
         Some(Command::Reindex(c)) => hearth::server::reindex(c).await,
+        Some(Command::Import(c)) => hearth::import::run(c).await,
         None => hearth::server::serve(cli.serve).await,
     };
     match result {

@@ -9,6 +9,7 @@ pub mod patch;
 pub mod read;
 pub mod reindex;
 pub mod search;
+pub mod transaction;
 pub mod update;
 pub mod validate;
 pub mod valueset;

@@ -34,6 +34,9 @@ async fn write_body(fr: &mut FhirRequest, resource_type: &str, id: Option<&str>)
 pub async fn create(app: &AppState, fr: &mut FhirRequest, resource_type: &str) -> Result<Response<Body>> {
     fr.negotiate(false)?;
     interactions::check_type(&app.fhir, resource_type)?;
+    if let Some(criteria) = fr.headers.get("if-none-exist").map(|v| v.to_str().unwrap_or("").to_string()) {
+        return super::conditional::create(app, fr, resource_type, &criteria).await;
+    }
     let resource = write_body(fr, resource_type, None).await?;
     let v = interactions::create::create(&app.fhir, crate::TENANT, resource_type, resource).await?;
     let v = interactions::binary::hydrate(&app.fhir, v).await?;

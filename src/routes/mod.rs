@@ -1,7 +1,10 @@
 //! HTTP layer: FHIR paths, headers and status codes on top of the interactions.
 mod bundle;
+mod bundle_post;
+mod conditional;
 mod history;
 mod instance;
+mod patch;
 pub mod negotiate;
 mod request;
 mod search;
@@ -81,7 +84,12 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
             Ok(response::json_value(StatusCode::OK, &fr.out, &out))
         }
         (["_history"], &Method::GET) => history::history(app, fr, crate::persistence::HistoryScope::System).await,
+        ([], &Method::POST) => bundle_post::post(app, fr).await,
         ([t], &Method::POST) => instance::create(app, fr, t).await,
+        ([t], &Method::PUT) if fhir.defs.is_resource_type(t) => conditional::update(app, fr, t).await,
+        ([t], &Method::DELETE) if fhir.defs.is_resource_type(t) => conditional::delete(app, fr, t).await,
+        ([t], &Method::PATCH) if fhir.defs.is_resource_type(t) => patch::patch(app, fr, t, None).await,
+        ([t, id], &Method::PATCH) if fhir.defs.is_resource_type(t) => patch::patch(app, fr, t, Some(id)).await,
         ([t, "_history"], &Method::GET) => {
             history::history(app, fr, crate::persistence::HistoryScope::Type { resource_type: t.to_string() }).await
         }

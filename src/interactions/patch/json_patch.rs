@@ -94,7 +94,7 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value> {
 /// JSON equality where numbers compare by value.
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64() && x.to_string().parse::<f64>().ok() == y.to_string().parse::<f64>().ok(),
+        (Value::Number(x), Value::Number(y)) => x == y || x.to_string().parse::<f64>().ok() == y.to_string().parse::<f64>().ok(),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
         (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
         _ => a == b,

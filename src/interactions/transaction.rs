@@ -1,0 +1,512 @@
+//! `batch` and `transaction` Bundles (https://hl7.org/fhir/R4/http.html#transaction).
+//!
+//! Entries are parsed and validated first (no store work); then all writes run in ONE store
+//! transaction in the spec's order: DELETE, POST, PUT/PATCH. Conditional targets
+//! (`ifNoneExist`, `PUT Type?...`, conditional references) are resolved by searches inside
+//! that transaction, so they see a consistent state. GETs run after the commit.
+//! A transaction is all-or-nothing and names the failing entry; a batch records a failure
+//! in that entry's response and goes on.
+pub mod entry;
+pub mod references;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::Fhir;
+use crate::error::{FhirError, Result};
+use crate::fhir::definitions::Definitions;
+use crate::fhir::outcome::Issue;
+use crate::persistence::{run_tx, Expect, Method, StoredVersion, Tx, WriteOp};
+use crate::search::params::Registry;
+use entry::{Entry, Target, Verb};
+use references::Resolver;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Transaction,
+    Batch,
+}
+
+/// Configurable limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_entries: usize,
+    /// Most resources one conditional delete may remove (when multiple deletes are allowed).
+    pub max_conditional_deletes: usize,
+    pub conditional_delete_multiple: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_entries: 100_000, max_conditional_deletes: 1_000, conditional_delete_multiple: false }
+    }
+}
+
+/// What one entry produced.
+#[derive(Debug, Clone, Default)]
+pub struct EntryResponse {
+    pub status: u16,
+    /// The version written or found (location, etag, lastModified, resource).
+    pub version: Option<StoredVersion>,
+    /// A resource to return as is (a searchset Bundle for a GET search).
+    pub resource: Option<Value>,
+    /// Issues of a failed batch entry.
+    pub outcome: Option<Vec<Issue>>,
+}
+
+impl EntryResponse {
+    fn version(status: u16, v: StoredVersion) -> Self {
+        EntryResponse { status, version: Some(v), ..Default::default() }
+    }
+
+    fn error(e: &FhirError, index: usize) -> Self {
+        EntryResponse { status: e.status(), outcome: Some(located(e, index)), ..Default::default() }
+    }
+}
+
+/// The issues of an error, each located at `Bundle.entry[index]`.
+pub fn located(e: &FhirError, index: usize) -> Vec<Issue> {
+    e.issues()
+        .into_iter()
+        .map(|mut i| {
+            i.expression = if i.expression.is_empty() { format!("Bundle.entry[{index}]") } else { format!("Bundle.entry[{index}].resource.{}", i.expression) };
+            i.diagnostics = format!("Bundle.entry[{index}]: {}", i.diagnostics);
+            i
+        })
+        .collect()
+}
+
+/// A failed transaction: the error and the entry that caused it.
+#[derive(Debug)]
+pub struct Failure {
+    pub entry: Option<usize>,
+    pub error: FhirError,
+}
+
+impl Failure {
+    pub fn issues(&self) -> Vec<Issue> {
+        match self.entry {
+            Some(i) => located(&self.error, i),
+            None => self.error.issues(),
+        }
+    }
+}
+
+impl From<FhirError> for Failure {
+    fn from(error: FhirError) -> Self {
+        Failure { entry: None, error }
+    }
+}
+
+pub struct Outcome {
+    pub kind: Kind,
+    pub entries: Vec<EntryResponse>,
+}
+
+fn fail_at(index: usize) -> impl FnOnce(FhirError) -> Failure {
+    move |error| Failure { entry: Some(index), error }
+}
+
+/// Processes a `batch` or `transaction` Bundle.
+pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, base_url: &str) -> std::result::Result<Outcome, Failure> {
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(FhirError::BadRequest("POST to the base needs a Bundle of type batch or transaction".into()).into());
+    }
+    let kind = match bundle.get("type").and_then(Value::as_str) {
+        Some("transaction") => Kind::Transaction,
+        Some("batch") => Kind::Batch,
+        other => {
+            return Err(FhirError::BadRequest(format!("Bundle.type must be 'transaction' or 'batch', not {}", other.map(|t| format!("'{t}'")).unwrap_or("missing".into()))).into())
+        }
+    };
+    let mut bundle = bundle;
+    let raw = match bundle.get_mut("entry") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => std::mem::take(a),
+        Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
+    };
+    if raw.len() > limits.max_entries {
+        return Err(FhirError::PayloadTooLarge(format!("the Bundle has {} entries; the limit is {} (--max-bundle-entries)", raw.len(), limits.max_entries)).into());
+    }
+    let registry = fhir.registry();
+    let defs = fhir.defs;
+    let n = raw.len();
+    let mut responses: Vec<Option<EntryResponse>> = vec![None; n];
+    // Parse and validate (CPU work, in parallel, outside the store transaction).
+    let parsed = parse_all(defs, registry.clone(), raw, base_url.to_string()).await?;
+    let mut entries = Vec::with_capacity(n);
+    for (i, r) in parsed.into_iter().enumerate() {
+        match r {
+            Ok(e) => entries.push(e),
+            Err(e) if kind == Kind::Batch => responses[i] = Some(EntryResponse::error(&e, i)),
+            Err(e) => return Err(fail_at(i)(e)),
+        }
+    }
+    // Binary content goes to the blob store before the store transaction.
+    for e in entries.iter_mut() {
+        let id = match &e.target {
+            Target::Id(id) | Target::New(id) => id.clone(),
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        if let Some(r) = e.resource.as_mut() {
+            if let Err(err) = super::binary::offload(fhir, tenant, &id, r).await {
+                if kind == Kind::Transaction {
+                    return Err(fail_at(e.index)(err));
+                }
+                responses[e.index] = Some(EntryResponse::error(&err, e.index));
+            }
+        }
+    }
+    entries.retain(|e| responses[e.index].is_none());
+    let (writes, gets): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.verb != Verb::Get);
+    let failed_at = Arc::new(Mutex::new(None));
+    let slot = failed_at.clone();
+    let reg = registry.clone();
+    let written = run_tx(fhir.store.as_ref(), tenant, move |tx| {
+        let mut run = Run { tx, defs, registry: &reg, kind, limits, failed_at: &slot, resolver: Resolver::default() };
+        run.writes(writes)
+    })
+    .await;
+    match written {
+        Ok(list) => {
+            for (i, r) in list {
+                responses[i] = Some(r);
+            }
+        }
+        Err(error) => {
+            let entry = failed_at.lock().ok().and_then(|s| *s);
+            return Err(Failure { entry, error });
+        }
+    }
+    for e in gets {
+        let r = match get(fhir, tenant, &e).await {
+            Ok(r) => r,
+            Err(err) if kind == Kind::Transaction && err.status() >= 500 => return Err(fail_at(e.index)(err)),
+            Err(err) => EntryResponse::error(&err, e.index),
+        };
+        responses[e.index] = Some(r);
+    }
+    let entries = responses
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| EntryResponse::error(&FhirError::Internal("the entry was not processed".into()), i)))
+        .collect();
+    Ok(Outcome { kind, entries })
+}
+
+/// Parses and validates every entry, spread over the available cores.
+async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Vec<Value>, base_url: String) -> Result<Vec<Result<Entry>>> {
+    let n = raw.len();
+    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2).clamp(1, 8);
+    let chunk = n.div_ceil(workers).max(64);
+    let raw = Arc::new(raw);
+    let base_url = Arc::new(base_url);
+    let mut handles = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        let (raw, registry, base_url) = (raw.clone(), registry.clone(), base_url.clone());
+        handles.push(tokio::task::spawn_blocking(move || {
+            (start..end)
+                .map(|i| {
+                    let e = entry::parse(defs, &registry, i, &raw[i], &base_url)?;
+                    if let (Some(r), Verb::Post | Verb::Put) = (&e.resource, e.verb) {
+                        check_resource(defs, &e.resource_type, r)?;
+                    }
+                    Ok(e)
+                })
+                .collect::<Vec<Result<Entry>>>()
+        }));
+        start = end;
+    }
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.extend(h.await.map_err(|e| FhirError::Internal(format!("validation task failed: {e}")))?);
+    }
+    Ok(out)
+}
+
+fn check_resource(defs: &Definitions, resource_type: &str, resource: &Value) -> Result<()> {
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == resource_type => {}
+        Some(t) => return Err(FhirError::BadRequest(format!("the resource's type '{}' does not match request.url's type '{resource_type}'", t.chars().take(80).collect::<String>()))),
+        None => return Err(FhirError::BadRequest("the entry's resource has no resourceType".into())),
+    }
+    let issues = crate::fhir::validate::validate_resource(defs, resource);
+    if issues.iter().any(Issue::is_error) {
+        return Err(FhirError::Invalid(issues));
+    }
+    Ok(())
+}
+
+/// A planned write: the entry and the id it writes (None: nothing to write).
+struct Plan {
+    entry: Entry,
+    id: Option<String>,
+}
+
+struct Run<'a> {
+    tx: &'a mut dyn Tx,
+    defs: &'static Definitions,
+    registry: &'a Registry,
+    kind: Kind,
+    limits: Limits,
+    failed_at: &'a Mutex<Option<usize>>,
+    resolver: Resolver,
+}
+
+impl Run<'_> {
+    /// In a transaction an error aborts everything (naming the entry); in a batch it becomes
+    /// that entry's response. Storage failures abort a batch too.
+    fn handle<T>(&mut self, index: usize, r: Result<T>, out: &mut Vec<(usize, EntryResponse)>) -> Result<Option<T>> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if self.kind == Kind::Batch && !matches!(e, FhirError::Internal(_)) => {
+                out.push((index, EntryResponse::error(&e, index)));
+                Ok(None)
+            }
+            Err(e) => {
+                if let Ok(mut s) = self.failed_at.lock() {
+                    *s = Some(index);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn writes(&mut self, entries: Vec<Entry>) -> Result<Vec<(usize, EntryResponse)>> {
+        let mut out = Vec::with_capacity(entries.len());
+        let (mut deletes, mut posts, mut puts) = (Vec::new(), Vec::new(), Vec::new());
+        for e in entries {
+            match e.verb {
+                Verb::Delete => deletes.push(e),
+                Verb::Post => posts.push(e),
+                _ => puts.push(e),
+            }
+        }
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        // 1. Deletes.
+        for e in deletes {
+            let index = e.index;
+            let r = self.delete(&e, &mut seen);
+            if let Some(resp) = self.handle(index, r, &mut out)? {
+                out.push((index, resp));
+            }
+        }
+        // 2. Identities of creates and updates, so references can be rewritten.
+        let mut plans = Vec::with_capacity(posts.len() + puts.len());
+        for e in posts.into_iter().chain(puts) {
+            let index = e.index;
+            let r = self.plan(e, &mut seen);
+            if let Some((plan, found)) = self.handle(index, r, &mut out)? {
+                if let Some(resp) = found {
+                    out.push((index, resp));
+                }
+                plans.push(plan);
+            }
+        }
+        // 3. Writes, in order: creates, then updates and patches.
+        for plan in plans {
+            let Some(id) = plan.id.clone() else { continue };
+            let index = plan.entry.index;
+            let r = self.write(plan.entry, id);
+            if let Some(resp) = self.handle(index, r, &mut out)? {
+                out.push((index, resp));
+            }
+        }
+        Ok(out)
+    }
+
+    fn claim(&self, seen: &mut HashSet<(String, String)>, rtype: &str, id: &str) -> Result<()> {
+        if self.kind == Kind::Transaction && !seen.insert((rtype.to_string(), id.to_string())) {
+            return Err(FhirError::BadRequest(format!("{rtype}/{id} is the target of more than one entry of the transaction")));
+        }
+        Ok(())
+    }
+
+    fn find(&mut self, e: &Entry, q: &crate::search::query::SearchQuery, limit: usize) -> Result<Vec<String>> {
+        let _ = e;
+        super::conditional::matches(self.tx, q, limit)
+    }
+
+    fn delete(&mut self, e: &Entry, seen: &mut HashSet<(String, String)>) -> Result<EntryResponse> {
+        let ids = match &e.target {
+            Target::Id(id) => vec![id.clone()],
+            Target::Criteria(q) => {
+                let multiple = self.limits.conditional_delete_multiple;
+                let limit = if multiple { self.limits.max_conditional_deletes + 1 } else { 2 };
+                let found = self.find(e, q, limit)?;
+                if found.len() > 1 && !multiple {
+                    return Err(FhirError::PreconditionFailed(format!("the conditional delete criteria match more than one {}", e.resource_type)));
+                }
+                if found.len() > self.limits.max_conditional_deletes {
+                    return Err(FhirError::PreconditionFailed(format!("the conditional delete criteria match too many {} resources", e.resource_type)));
+                }
+                found
+            }
+            _ => return Err(FhirError::BadRequest("a DELETE needs Type/id or Type?criteria".into())),
+        };
+        let mut last = None;
+        for id in ids {
+            self.claim(seen, &e.resource_type, &id)?;
+            let expect = e.if_match.map(Expect::Version).unwrap_or(Expect::Any);
+            let op = WriteOp { resource_type: e.resource_type.clone(), id, expect, method: Method::Delete, resource: None };
+            if let Some(v) = self.tx.write(op)?.version {
+                last = Some(v);
+            }
+        }
+        Ok(EntryResponse { status: 204, version: last, ..Default::default() })
+    }
+
+    /// Decides which id an entry writes; a matched `ifNoneExist` answers without a write.
+    fn plan(&mut self, e: Entry, seen: &mut HashSet<(String, String)>) -> Result<(Plan, Option<EntryResponse>)> {
+        let rtype = e.resource_type.clone();
+        let (id, found) = match (&e.verb, &e.target) {
+            (Verb::Post, Target::New(new_id)) => match &e.if_none_exist {
+                Some(q) => {
+                    let m = self.find(&e, q, 2)?;
+                    match m.as_slice() {
+                        [] => (Some(new_id.clone()), None),
+                        [existing] => {
+                            let v = self.tx.read(&rtype, existing)?.ok_or_else(|| FhirError::Internal("a matching resource vanished".into()))?;
+                            self.resolver.assign(e.full_url.as_deref(), &rtype, existing);
+                            return Ok((Plan { entry: e, id: None }, Some(EntryResponse::version(200, v))));
+                        }
+                        _ => return Err(FhirError::PreconditionFailed(format!("ifNoneExist matches more than one {rtype}"))),
+                    }
+                }
+                None => (Some(new_id.clone()), None),
+            },
+            (Verb::Put | Verb::Patch, Target::Id(id)) => (Some(id.clone()), None),
+            (Verb::Put, Target::Criteria(q)) => {
+                let m = self.find(&e, q, 2)?;
+                let body_id = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string);
+                match m.as_slice() {
+                    [] => (Some(body_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())), None),
+                    [existing] => {
+                        if body_id.as_deref().is_some_and(|b| b != existing) {
+                            return Err(FhirError::BadRequest(format!("the resource's id does not match the {rtype} the criteria found")));
+                        }
+                        (Some(existing.clone()), None)
+                    }
+                    _ => return Err(FhirError::PreconditionFailed(format!("the conditional update criteria match more than one {rtype}"))),
+                }
+            }
+            (Verb::Patch, Target::Criteria(q)) => {
+                let m = self.find(&e, q, 2)?;
+                match m.as_slice() {
+                    [] => return Err(FhirError::NotFound(format!("no {rtype} matches the conditional patch criteria"))),
+                    [existing] => (Some(existing.clone()), None),
+                    _ => return Err(FhirError::PreconditionFailed(format!("the conditional patch criteria match more than one {rtype}"))),
+                }
+            }
+            _ => return Err(FhirError::BadRequest("unsupported entry".into())),
+        };
+        if let Some(id) = &id {
+            self.claim(seen, &rtype, id)?;
+            self.resolver.assign(e.full_url.as_deref(), &rtype, id);
+        }
+        Ok((Plan { entry: e, id }, found))
+    }
+
+    fn write(&mut self, e: Entry, id: String) -> Result<EntryResponse> {
+        let rtype = e.resource_type.clone();
+        if e.verb == Verb::Patch {
+            let patch = e.patch.as_ref().ok_or_else(|| FhirError::BadRequest("a PATCH entry needs a patch".into()))?;
+            let v = super::patch::patch_in_tx(self.tx, self.defs, &rtype, &id, patch, e.if_match)?;
+            return Ok(EntryResponse::version(200, v));
+        }
+        let mut resource = e.resource.ok_or_else(|| FhirError::BadRequest("the entry has no resource".into()))?;
+        self.resolver.rewrite(self.tx, self.registry, &mut resource)?;
+        if e.verb == Verb::Post {
+            if let Some(obj) = resource.as_object_mut() {
+                obj.shift_remove("id");
+            }
+            let op = WriteOp { resource_type: rtype, id, expect: Expect::Absent, method: Method::Post, resource: Some(resource) };
+            let v = self.tx.write(op)?.version.ok_or_else(|| FhirError::Internal("the store returned no version".into()))?;
+            return Ok(EntryResponse::version(201, v));
+        }
+        if let Some(obj) = resource.as_object_mut() {
+            obj.insert("id".into(), Value::String(id.clone()));
+        }
+        // An update identical to the current version stores nothing new.
+        if let Some(current) = self.tx.read(&rtype, &id)? {
+            if let (Some(body), true) = (&current.body, e.if_match.is_none_or(|v| v == current.version)) {
+                if let Ok(stored) = serde_json::from_slice::<Value>(body) {
+                    if same_content(&stored, &resource) {
+                        return Ok(EntryResponse::version(200, current));
+                    }
+                }
+            }
+        }
+        let expect = e.if_match.map(Expect::Version).unwrap_or(Expect::Any);
+        let op = WriteOp { resource_type: rtype, id, expect, method: Method::Put, resource: Some(resource) };
+        let r = self.tx.write(op)?;
+        let v = r.version.ok_or_else(|| FhirError::Internal("the store returned no version".into()))?;
+        Ok(EntryResponse::version(if r.created { 201 } else { 200 }, v))
+    }
+}
+
+/// Equal apart from `meta.versionId` and `meta.lastUpdated`.
+fn same_content(a: &Value, b: &Value) -> bool {
+    fn strip(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.shift_remove("versionId");
+            meta.shift_remove("lastUpdated");
+            if meta.is_empty() {
+                if let Some(o) = v.as_object_mut() {
+                    o.shift_remove("meta");
+                }
+            }
+        }
+        v
+    }
+    strip(a) == strip(b)
+}
+
+/// A GET entry, run after the writes: read, vread or search.
+async fn get(fhir: &Fhir, tenant: &str, e: &Entry) -> Result<EntryResponse> {
+    let Target::Read { segments, params } = &e.target else { return Err(FhirError::BadRequest("not a GET".into())) };
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match s.as_slice() {
+        [t, id] => {
+            let v = super::read::read(fhir, tenant, t, id).await?;
+            let not_modified = e.if_none_match.as_deref().is_some_and(|m| m.split(',').any(|tag| {
+                let tag = tag.trim();
+                tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == v.version.to_string()
+            })) || e.if_modified_since.as_deref().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok().map(|d| d.timestamp()).or_else(|| httpdate::parse_http_date(d).ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64))).is_some_and(|since| v.last_updated.div_euclid(1_000_000) <= since);
+            if not_modified {
+                return Ok(EntryResponse { status: 304, version: Some(v), ..Default::default() });
+            }
+            let v = super::binary::hydrate(fhir, v).await?;
+            Ok(EntryResponse::version(200, v))
+        }
+        [t, id, "_history", vid] => {
+            let v = super::vread::vread(fhir, tenant, t, id, vid).await?;
+            let v = super::binary::hydrate(fhir, v).await?;
+            Ok(EntryResponse::version(200, v))
+        }
+        [t] => search(fhir, tenant, vec![t.to_string()], params).await,
+        [] => search(fhir, tenant, Vec::new(), params).await,
+        _ => Err(FhirError::BadRequest(format!("GET {} is not supported inside a Bundle", segments.join("/")))),
+    }
+}
+
+async fn search(fhir: &Fhir, tenant: &str, types: Vec<String>, params: &[(String, String)]) -> Result<EntryResponse> {
+    let paging = super::search::Paging { default: 50, max: 1000 };
+    let (_, page) = super::search::search(fhir, tenant, types, params, false, paging, None).await?;
+    let mut entries = Vec::new();
+    for (v, mode) in page.matches.iter().map(|v| (v, "match")).chain(page.included.iter().map(|v| (v, "include"))) {
+        let Some(body) = &v.body else { continue };
+        let resource: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(e.to_string()))?;
+        entries.push(json!({"fullUrl": format!("{}/{}", v.resource_type, v.id), "resource": resource, "search": {"mode": mode}}));
+    }
+    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
+    if let Some(total) = page.total {
+        bundle["total"] = json!(total);
+    }
+    Ok(EntryResponse { status: 200, resource: Some(bundle), ..Default::default() })
+}

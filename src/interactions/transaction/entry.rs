@@ -1,0 +1,146 @@
+//! Parsing of Bundle entries into typed requests, before any store work.
+use serde_json::Value;
+
+use crate::error::{FhirError, Result};
+use crate::interactions::patch::PatchBody;
+use crate::search::params::Registry;
+use crate::search::query::SearchQuery;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// The resource an entry writes to: a known id, or conditional criteria.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Id(String),
+    Criteria(SearchQuery),
+    /// POST: the server-assigned id.
+    New(String),
+    /// GET: the url's path segments and query, run after the writes.
+    Read { segments: Vec<String>, params: Vec<(String, String)> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub index: usize,
+    pub verb: Verb,
+    pub resource_type: String,
+    pub target: Target,
+    pub full_url: Option<String>,
+    pub resource: Option<Value>,
+    pub patch: Option<PatchBody>,
+    pub if_none_exist: Option<SearchQuery>,
+    pub if_match: Option<u64>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+}
+
+fn bad(msg: impl Into<String>) -> FhirError {
+    FhirError::BadRequest(msg.into())
+}
+
+fn parse_etag(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let v = v.strip_prefix("W/").unwrap_or(v);
+    v.trim_matches('"').parse().ok()
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Parses `entry[index]`. `base_url` lets absolute request urls on this server through.
+pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, index: usize, entry: &Value, base_url: &str) -> Result<Entry> {
+    let request = entry.get("request").ok_or_else(|| bad("the entry has no request"))?;
+    let method = request.get("method").and_then(Value::as_str).ok_or_else(|| bad("request.method is missing"))?;
+    let verb = match method {
+        "GET" | "HEAD" => Verb::Get,
+        "POST" => Verb::Post,
+        "PUT" => Verb::Put,
+        "PATCH" => Verb::Patch,
+        "DELETE" => Verb::Delete,
+        other => return Err(bad(format!("request.method '{}' is not supported", short(other)))),
+    };
+    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| bad("request.url is missing"))?;
+    let url = url.strip_prefix(base_url).unwrap_or(url);
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let mut segments = Vec::new();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        let s = percent_encoding::percent_decode_str(seg).decode_utf8().map_err(|_| bad("request.url is not valid UTF-8"))?;
+        segments.push(s.into_owned());
+    }
+    let resource = entry.get("resource").cloned();
+    let full_url = entry.get("fullUrl").and_then(Value::as_str).map(str::to_string);
+    let opt_str = |k: &str| request.get(k).and_then(Value::as_str).map(str::to_string);
+    let if_match = match opt_str("ifMatch") {
+        None => None,
+        Some(t) => Some(parse_etag(&t).ok_or_else(|| bad(format!("ifMatch '{}' is not a version ETag such as W/\"3\"", short(&t))))?),
+    };
+    let resource_type = segments.first().cloned().unwrap_or_default();
+    if verb != Verb::Get && !defs.is_resource_type(&resource_type) {
+        return Err(FhirError::NotFound(format!("unknown resource type '{}' in request.url", short(&resource_type))));
+    }
+    let criteria = |q: &str| crate::interactions::conditional::criteria(registry, &resource_type, q);
+    let target = match (verb, segments.len(), query) {
+        (Verb::Get, _, _) => Target::Read {
+            segments: segments.clone(),
+            params: form_urlencoded::parse(query.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+        },
+        (Verb::Post, 1, None) => Target::New(uuid::Uuid::new_v4().to_string()),
+        (Verb::Put | Verb::Patch | Verb::Delete, 1, Some(q)) => Target::Criteria(criteria(q)?),
+        (Verb::Put | Verb::Patch | Verb::Delete, 2, None) => {
+            crate::interactions::check_id(&segments[1])?;
+            Target::Id(segments[1].clone())
+        }
+        _ => return Err(bad(format!("request.url '{}' is not valid for {method}", short(url)))),
+    };
+    let mut out = Entry {
+        index,
+        verb,
+        resource_type: resource_type.clone(),
+        target,
+        full_url,
+        resource: None,
+        patch: None,
+        if_none_exist: None,
+        if_match,
+        if_none_match: opt_str("ifNoneMatch"),
+        if_modified_since: opt_str("ifModifiedSince"),
+    };
+    match verb {
+        Verb::Post | Verb::Put => {
+            let r = resource.ok_or_else(|| bad(format!("a {method} entry needs a resource")))?;
+            if !r.is_object() {
+                return Err(bad("entry.resource must be a JSON object"));
+            }
+            if let (Verb::Put, Target::Id(id)) = (verb, &out.target) {
+                match r.get("id") {
+                    Some(Value::String(b)) if b == id => {}
+                    Some(_) => return Err(bad(format!("the resource's id does not match the id in request.url ('{id}')"))),
+                    None => return Err(bad(format!("the resource has no id; it must be '{id}' as in request.url"))),
+                }
+            }
+            if let Some(q) = opt_str("ifNoneExist") {
+                if verb == Verb::Post {
+                    out.if_none_exist = Some(criteria(&q)?);
+                }
+            }
+            out.resource = Some(r);
+        }
+        Verb::Patch => {
+            let r = resource.ok_or_else(|| bad("a PATCH entry needs a resource (Parameters or Binary)"))?;
+            out.patch = Some(PatchBody::from_resource(&r)?);
+        }
+        _ => {}
+    }
+    Ok(out)
+}

@@ -1,0 +1,92 @@
+//! `POST [base]` with a `batch` or `transaction` Bundle: answers with a `batch-response` or
+//! `transaction-response`, or (a failed transaction) an OperationOutcome naming the entry.
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::negotiate::{prefer_return, Return};
+use super::request::FhirRequest;
+use super::response;
+use super::AppState;
+use crate::error::{FhirError, Result};
+use crate::fhir::meta;
+use crate::fhir::outcome::operation_outcome;
+use crate::interactions::transaction::{self, EntryResponse, Kind};
+
+fn status_text(code: u16) -> String {
+    let reason = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    format!("{code} {reason}").trim_end().to_string()
+}
+
+pub async fn post(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    let body = fr.json_body().await?;
+    // In a Bundle the default is the minimal answer (status, location, etag).
+    let ret = if fr.headers.contains_key("prefer") { prefer_return(&fr.headers) } else { Return::Minimal };
+    let limits = app.config.bundle_limits();
+    let outcome = match transaction::process(&app.fhir, crate::TENANT, body, limits, &fr.out.base_url).await {
+        Ok(o) => o,
+        Err(f) => {
+            let status = StatusCode::from_u16(f.error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            if status.is_server_error() {
+                tracing::error!(error = %f.error, entry = ?f.entry, "transaction failed");
+            }
+            return Ok(response::outcome(status, &fr.out, &f.issues()));
+        }
+    };
+    let kind = match outcome.kind {
+        Kind::Transaction => "transaction-response",
+        Kind::Batch => "batch-response",
+    };
+    let mut entries = Vec::with_capacity(outcome.entries.len());
+    for e in outcome.entries {
+        entries.push(entry(app, &fr.out.base_url, e, ret).await?);
+    }
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "type": kind,
+        "meta": {"lastUpdated": meta::instant(meta::now_micros())},
+        "entry": entries,
+    });
+    Ok(response::json_value(StatusCode::OK, &fr.out, &bundle))
+}
+
+async fn entry(app: &AppState, base: &str, e: EntryResponse, ret: Return) -> Result<Value> {
+    let mut resp = Map::new();
+    resp.insert("status".into(), json!(status_text(e.status)));
+    let mut out = Map::new();
+    if let Some(v) = &e.version {
+        if v.body.is_some() || e.status == 204 {
+            resp.insert("location".into(), json!(format!("{}/{}/_history/{}", v.resource_type, v.id, v.version)));
+        }
+        resp.insert("etag".into(), json!(format!("W/\"{}\"", v.version)));
+        resp.insert("lastModified".into(), json!(meta::instant(v.last_updated)));
+        if v.body.is_some() {
+            out.insert("fullUrl".into(), json!(format!("{base}/{}/{}", v.resource_type, v.id)));
+        }
+    }
+    if let Some(issues) = &e.outcome {
+        resp.insert("outcome".into(), operation_outcome(issues));
+    }
+    let is_read = e.resource.is_some() || (e.status == 200 && e.version.as_ref().is_some_and(|v| v.method != crate::persistence::Method::Post && e.outcome.is_none()));
+    let _ = is_read;
+    if let Some(r) = e.resource {
+        out.insert("resource".into(), r);
+    } else if let (Some(v), Return::Representation, true) = (e.version, ret, e.status != 304) {
+        if v.body.is_some() {
+            let v = crate::interactions::binary::hydrate(&app.fhir, v).await?;
+            if let Some(body) = &v.body {
+                let r: Value = serde_json::from_slice(body).map_err(|err| FhirError::Internal(err.to_string()))?;
+                out.insert("resource".into(), r);
+            }
+        }
+    } else if ret == Return::OperationOutcome && e.outcome.is_none() {
+        resp.insert(
+            "outcome".into(),
+            json!({"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational", "diagnostics": status_text(e.status)}]}),
+        );
+    }
+    out.insert("response".into(), Value::Object(resp));
+    Ok(Value::Object(out))
+}
