@@ -71,7 +71,14 @@ pub fn located(e: &FhirError, index: usize) -> Vec<Issue> {
     e.issues()
         .into_iter()
         .map(|mut i| {
-            i.expression = if i.expression.is_empty() { format!("Bundle.entry[{index}]") } else { format!("Bundle.entry[{index}].resource.{}", i.expression) };
+            i.expression = if i.expression.is_empty() { format!("Bundle.entry[{index}]") } else { {
+                // `Patient.name[0]` -> `Bundle.entry[3].resource.name[0]`
+                let rest = match i.expression.split_once('.') {
+                    Some((head, rest)) if head.starts_with(|c: char| c.is_ascii_uppercase()) => rest.to_string(),
+                    _ => i.expression.clone(),
+                };
+                format!("Bundle.entry[{index}].resource.{rest}")
+            } };
             i.diagnostics = format!("Bundle.entry[{index}]: {}", i.diagnostics);
             i
         })
@@ -481,18 +488,26 @@ async fn get(fhir: &Fhir, tenant: &str, e: &Entry) -> Result<EntryResponse> {
             if not_modified {
                 return Ok(EntryResponse { status: 304, version: Some(v), ..Default::default() });
             }
-            let v = super::binary::hydrate(fhir, v).await?;
-            Ok(EntryResponse::version(200, v))
+            read_response(fhir, v).await
         }
         [t, id, "_history", vid] => {
             let v = super::vread::vread(fhir, tenant, t, id, vid).await?;
-            let v = super::binary::hydrate(fhir, v).await?;
-            Ok(EntryResponse::version(200, v))
+            read_response(fhir, v).await
         }
         [t] => search(fhir, tenant, vec![t.to_string()], params).await,
         [] => search(fhir, tenant, Vec::new(), params).await,
         _ => Err(FhirError::BadRequest(format!("GET {} is not supported inside a Bundle", segments.join("/")))),
     }
+}
+
+/// A read's answer always carries the resource.
+async fn read_response(fhir: &Fhir, v: StoredVersion) -> Result<EntryResponse> {
+    let v = super::binary::hydrate(fhir, v).await?;
+    let resource = match &v.body {
+        Some(b) => Some(serde_json::from_slice(b).map_err(|e| FhirError::Internal(format!("stored resource is not JSON: {e}")))?),
+        None => None,
+    };
+    Ok(EntryResponse { status: 200, version: Some(v), resource, outcome: None })
 }
 
 async fn search(fhir: &Fhir, tenant: &str, types: Vec<String>, params: &[(String, String)]) -> Result<EntryResponse> {
