@@ -252,9 +252,17 @@ fn remove_at(resource: &mut Value, loc: &[Step]) {
     let Some((last, parent)) = loc.split_last() else { return };
     match last {
         Step::Key(k) => {
-            if let Some(Value::Object(o)) = at_mut(resource, parent) {
-                o.shift_remove(k);
-                o.shift_remove(&format!("_{k}"));
+            let empty = match at_mut(resource, parent) {
+                Some(Value::Object(o)) => {
+                    o.shift_remove(k);
+                    o.shift_remove(&format!("_{k}"));
+                    o.is_empty()
+                }
+                _ => false,
+            };
+            // FHIR JSON has no empty objects: an element left without content goes too.
+            if empty && !parent.is_empty() {
+                remove_at(resource, parent);
             }
         }
         Step::Idx(i) => {
