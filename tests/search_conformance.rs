@@ -12,7 +12,7 @@
 //! - `status` (default 200; a 4xx must come with an OperationOutcome).
 //! - `ids`: the matches as a set; `order`: the matches in this order; `groups`: ordered groups
 //!   of ids (any order inside a group, the same order on a second run); `contains` / `excludes`.
-//!   Ids without `/` are of the searched type.
+//!   Ids without `/` are of the searched type. `{base}` in a path is the server's FHIR base URL.
 //! - `includes`: the `search.mode = include` entries as a set (none when absent).
 //! - `total` (exact), `no_total` (absent); otherwise a present total must equal the matches.
 //! - `paged` + `page_size`: follow `next` links to the end, no page bigger than `page_size`.
@@ -113,7 +113,10 @@ async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), Stri
         .as_object()
         .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
         .unwrap_or_default();
-    let url_of = |p: &str| if p.starts_with('?') { format!("{}{p}", t.base) } else { format!("{}/{p}", t.base) };
+    let url_of = |p: &str| {
+        let p = p.replace("{base}", &t.base);
+        if p.starts_with('?') { format!("{}{p}", t.base) } else { format!("{}/{p}", t.base) }
+    };
     let (mut rb, shown) = if let Some(p) = case["get"].as_str() {
         (t.client.get(url_of(p)), format!("GET {p}"))
     } else if let Some(p) = case["post"].as_str() {
