@@ -13,7 +13,8 @@
 //! - `ids`: the matches as a set; `order`: the matches in this order; `groups`: ordered groups
 //!   of ids (any order inside a group, the same order on a second run); `contains` / `excludes`.
 //!   Ids without `/` are of the searched type. `{base}` in a path is the server's FHIR base URL.
-//! - `includes`: the `search.mode = include` entries as a set (none when absent).
+//! - `includes`: the `search.mode = include` entries as a set (none when absent);
+//!   `includes_every_page`: each page with matches carries its included resources.
 //! - `total` (exact), `no_total` (absent); otherwise a present total must equal the matches.
 //! - `paged` + `page_size`: follow `next` links to the end, no page bigger than `page_size`.
 //! - `outcome`: an entry with `search.mode = outcome` is required (forbidden when absent).
@@ -106,6 +107,7 @@ struct Got {
     self_links: Vec<String>,
     totals: Vec<Option<u64>>,
     page_sizes: Vec<usize>,
+    page_includes: Vec<usize>,
 }
 
 async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), String> {
@@ -150,6 +152,7 @@ async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), Stri
         }
         let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
         let mut n = 0;
+        let mut page_includes = 0;
         for e in &entries {
             match e["search"]["mode"].as_str() {
                 Some("match") => {
@@ -157,7 +160,10 @@ async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), Stri
                     got.matches.push(entry_id(e));
                     got.match_resources.push(e["resource"].clone());
                 }
-                Some("include") => got.includes.push(entry_id(e)),
+                Some("include") => {
+                    got.includes.push(entry_id(e));
+                    page_includes += 1;
+                }
                 Some("outcome") => {
                     check_outcome(&e["resource"]).map_err(|m| format!("outcome entry: {m}"))?;
                     got.outcomes += 1;
@@ -169,6 +175,7 @@ async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), Stri
             }
         }
         got.page_sizes.push(n);
+        got.page_includes.push(page_includes);
         let next = if paged { next_link(&bundle) } else { None };
         let Some(next) = next else { break };
         if pages > 200 {
@@ -243,7 +250,8 @@ async fn check_case(t: &Target, case: &Value) -> Result<(), String> {
         }
     }
     let want_inc = full_ids(case.get("includes"), &ty).unwrap_or_default();
-    if set(&want_inc) != set(&got.includes) || set(&got.includes).len() != got.includes.len() {
+    let inc_dups = set(&got.includes).len() != got.includes.len() && !case["paged"].as_bool().unwrap_or(false);
+    if set(&want_inc) != set(&got.includes) || inc_dups {
         errs.push(format!("includes {:?}, expected {:?}", got.includes, set(&want_inc)));
     }
     let want_outcome = case["outcome"].as_bool().unwrap_or(false);
@@ -297,6 +305,9 @@ async fn check_case(t: &Target, case: &Value) -> Result<(), String> {
         if !got.self_links.first().is_some_and(|s| s.contains(good)) {
             errs.push(format!("self link {:?} does not show '{good}'", got.self_links.first()));
         }
+    }
+    if case["includes_every_page"].as_bool().unwrap_or(false) && got.page_includes.iter().zip(&got.page_sizes).any(|(i, m)| *m > 0 && *i == 0) {
+        errs.push(format!("a page with matches has no included resources: includes per page {:?}", got.page_includes));
     }
     if case["no_entries"].as_bool().unwrap_or(false) && !got.matches.is_empty() {
         errs.push(format!("entries {:?} with _summary=count", got.matches));
