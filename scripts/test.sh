@@ -57,3 +57,29 @@ else
     log "cargo-nextest not found; running: cargo test --workspace"
     cargo test --workspace --no-fail-fast "$@"
 fi
+
+# --- infra/terraform: checkov + structure test (Terraform itself is not installable here) ---
+# A venv in .cache/venv-infra (reused when present) with pinned checkov and python-hcl2;
+# scripts/check_terraform.py parses every .tf, checks variables/outputs/module wiring and the
+# app contract, runs checkov, and closes with "terraform: N passed, M failed, K skipped".
+check_terraform() {
+    local venv="$ROOT/.cache/venv-infra"
+    local pins=(checkov==3.3.30 python-hcl2==8.1.4)
+    if ! "$venv/bin/python" -c 'import checkov, hcl2' >/dev/null 2>&1; then
+        log "creating $venv with ${pins[*]}"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            log "python3 -m venv failed; installing python3-venv"
+            SUDO=""
+            if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+            $SUDO apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+    fi
+    log "checking infra/terraform (python-hcl2 structure test + checkov)"
+    "$venv/bin/python" scripts/check_terraform.py
+}
+check_terraform
