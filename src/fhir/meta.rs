@@ -76,8 +76,12 @@ pub fn parse_range(text: &str) -> Option<(i64, i64)> {
             return Some((micros, micros + step));
         }
     }
+    let zoned = match t.strip_suffix('Z') {
+        Some(rest) => format!("{rest}+00:00"),
+        None => t.to_string(),
+    };
     for fmt in ["%Y-%m-%dT%H:%M%:z"] {
-        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
+        if let Ok(dt) = DateTime::parse_from_str(&zoned, fmt) {
             let micros = dt.timestamp_micros();
             return Some((micros, micros + 60_000_000));
         }
@@ -107,6 +111,8 @@ mod tests {
         assert_eq!(e - s, 100_000);
         let (s, _) = parse_range("2024-02-03T04:05:06+01:00").unwrap();
         assert_eq!(instant(s), "2024-02-03T03:05:06.000000Z");
+        let (s, e) = parse_range("2024-05-01T10:00Z").unwrap();
+        assert_eq!((instant(s).as_str(), e - s), ("2024-05-01T10:00:00.000000Z", 60_000_000));
         assert!(parse_range("2024-13").is_none());
         assert!(parse_range("yesterday").is_none());
     }

@@ -55,6 +55,7 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
     /// Search values are written with each version when set.
     schema: Option<Arc<SchemaCell>>,
+    snapshots: Arc<Mutex<crate::search::sqlite::run::Snapshots>>,
     synchronous: &'static str,
     writer: Arc<Mutex<Writer>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -92,6 +93,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             schema,
+            snapshots: Arc::default(),
             synchronous,
             writer: Arc::new(Mutex::new(Writer { conn, last_micros })),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -322,7 +324,8 @@ impl Tx for SqliteTx<'_> {
         q.total = crate::search::query::Total::None;
         q.includes.clear();
         q.revincludes.clear();
-        let page = crate::search::sqlite::run::search(self.tx, registry, self.tenant, &q, limit)?;
+        q.sort.clear();
+        let page = crate::search::sqlite::run::search(self.tx, registry, self.tenant, &q, limit, None)?;
         Ok(page.matches.into_iter().map(|v| (v.resource_type, v.id)).collect())
     }
 
@@ -336,7 +339,8 @@ impl SearchIndex for SqliteStore {
     async fn search(&self, tenant: &str, query: SearchQuery, count: usize) -> Result<SearchPage> {
         let registry = self.schema.as_ref().map(|s| s.get().registry.clone()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
         let tenant = tenant.to_string();
-        self.with_reader(move |conn| crate::search::sqlite::run::search(conn, &registry, &tenant, &query, count)).await
+        let snapshots = self.snapshots.clone();
+        self.with_reader(move |conn| crate::search::sqlite::run::search(conn, &registry, &tenant, &query, count, Some(&snapshots))).await
     }
 
     async fn reindex(&self) -> Result<u64> {

@@ -56,6 +56,9 @@ pub async fn search_in(
     if q.cursor.is_some() {
         links.push(json!({"relation": "first", "url": link(None)}));
     }
+    if let Some(previous) = &page.previous {
+        links.push(json!({"relation": "previous", "url": link(Some(previous))}));
+    }
     if let Some(next) = &page.next {
         links.push(json!({"relation": "next", "url": link(Some(next))}));
     }

@@ -22,8 +22,9 @@ pub struct SearchPage {
     /// `_include` / `_revinclude` results (`search.mode = include`).
     pub included: Vec<StoredVersion>,
     pub total: Option<u64>,
-    /// Opaque cursor of the next page.
+    /// Opaque cursors of the next and previous pages.
     pub next: Option<String>,
+    pub previous: Option<String>,
 }
 
 /// The search port: embedded SQLite now, OpenSearch later; both run the same query model.

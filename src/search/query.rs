@@ -207,10 +207,8 @@ pub fn parse(registry: &Registry, types: Vec<String>, params: &[(String, String)
                 if base == "_include" { q.includes.push(inc) } else { q.revincludes.push(inc) }
                 true
             }
-            "_type" if q.types.is_empty() || q.types.len() > 1 => {
-                // handled by the caller, which resolved the searched types
-                true
-            }
+            // The caller resolved the searched types from `_type`.
+            "_type" => true,
             "_list" => {
                 q.filters.push(Filter::List(value.clone()));
                 true

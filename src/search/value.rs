@@ -80,6 +80,27 @@ fn split_unescaped(value: &str, sep: char, max: usize) -> Vec<String> {
     parts
 }
 
+/// Splits on an unescaped separator, leaving every escape in place for the part's parser.
+fn split_keeping_escapes(value: &str, sep: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        let cur = parts.last_mut();
+        match (c, cur) {
+            ('\\', Some(cur)) => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            (c, _) if c == sep => parts.push(String::new()),
+            (c, Some(cur)) => cur.push(c),
+            (_, None) => {}
+        }
+    }
+    parts
+}
+
 fn unescape(value: &str) -> String {
     split_unescaped(value, '\u{0}', 1).concat()
 }
@@ -218,14 +239,14 @@ pub fn parse_value(registry: &Registry, param: &SearchParam, modifier: Option<&M
             Ok(SearchValue::Quantity { prefix: p, value: v, low, high, system: nonempty(1), code: nonempty(2) })
         }
         (ParamType::Composite, _) => {
-            let parts = split_unescaped(value, '$', param.component.len().max(1));
+            let parts = split_keeping_escapes(value, '$');
             if parts.len() != param.component.len() {
                 return Err(format!("'{value}' needs {} components separated by $", param.component.len()));
             }
             let mut values = Vec::new();
             for (c, part) in param.component.iter().zip(parts) {
                 let cp = registry.by_url(&c.definition).ok_or_else(|| format!("component {} is not defined", c.definition))?;
-                values.push(parse_value(registry, cp, None, &part.replace('|', "\\|"))?);
+                values.push(parse_value(registry, cp, None, &part)?);
             }
             Ok(SearchValue::Composite(values))
         }

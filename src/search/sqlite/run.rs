@@ -1,8 +1,10 @@
 //! Running a search on the embedded index: matches (paged), total, and includes.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as Sql;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::{filter, SqlBuf};
 use crate::error::{FhirError, Result};
@@ -47,7 +49,7 @@ fn sort_table(kind: ParamType) -> (&'static str, &'static str, &'static str, boo
 }
 
 /// The sort keys as SQL expressions with their direction. Missing values sort last in
-/// both directions, through a sentinel, so that keyset comparisons never meet NULL.
+/// both directions, through a sentinel.
 fn sort_keys(q: &SearchQuery) -> Vec<(String, bool)> {
     q.sort
         .iter()
@@ -69,112 +71,184 @@ fn sort_keys(q: &SearchQuery) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// A page cursor: the sort keys and rid of the last row shown (keyset paging, so that
-/// writes between pages never make a row appear twice or be skipped).
-fn parse_cursor(c: &str, keys: usize) -> Result<(Vec<Sql>, i64)> {
+/// Sorted result sets kept in memory between pages: the ordered rids of every match at
+/// the first page, so that writes between pages never repeat or skip a resource.
+#[derive(Default)]
+pub struct Snapshots {
+    map: HashMap<String, (Instant, Arc<Vec<i64>>)>,
+}
+
+const SNAPSHOT_TTL: Duration = Duration::from_secs(30 * 60);
+const SNAPSHOT_MAX: usize = 256;
+
+impl Snapshots {
+    fn put(&mut self, rids: Vec<i64>) -> String {
+        let now = Instant::now();
+        self.map.retain(|_, (t, _)| now.duration_since(*t) < SNAPSHOT_TTL);
+        if self.map.len() >= SNAPSHOT_MAX {
+            if let Some(oldest) = self.map.iter().min_by_key(|(_, (t, _))| *t).map(|(k, _)| k.clone()) {
+                self.map.remove(&oldest);
+            }
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.map.insert(id.clone(), (now, Arc::new(rids)));
+        id
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Vec<i64>>> {
+        self.map.get(id).filter(|(t, _)| t.elapsed() < SNAPSHOT_TTL).map(|(_, r)| r.clone())
+    }
+}
+
+/// Cursors: `n<rid>` (rows after rid), `p<rid>` (rows before rid), `s<snapshot>.<offset>`.
+enum Cursor {
+    After(i64),
+    Before(i64),
+    Snapshot(String, usize),
+}
+
+fn parse_cursor(c: &str) -> Result<Cursor> {
     let bad = || FhirError::BadRequest(format!("invalid page cursor '{c}'"));
-    let parts: Vec<serde_json::Value> = serde_json::from_str(c).map_err(|_| bad())?;
-    let (rid, vals) = parts.split_last().ok_or_else(bad)?;
-    if vals.len() != keys {
-        return Err(bad());
-    }
-    let rid = rid.as_i64().ok_or_else(bad)?;
-    let vals = vals
-        .iter()
-        .map(|v| match v {
-            serde_json::Value::String(s) => Ok(Sql::Text(s.clone())),
-            serde_json::Value::Number(n) if n.is_i64() => Ok(Sql::Integer(n.as_i64().unwrap_or(0))),
-            serde_json::Value::Number(n) => n.as_f64().map(Sql::Real).ok_or_else(bad),
-            _ => Err(bad()),
-        })
-        .collect::<Result<Vec<Sql>>>()?;
-    Ok((vals, rid))
-}
-
-fn cursor_text(keys: &[Sql], rid: i64) -> String {
-    let mut parts: Vec<serde_json::Value> = keys
-        .iter()
-        .map(|k| match k {
-            Sql::Integer(i) => serde_json::json!(i),
-            Sql::Real(f) => serde_json::json!(f),
-            Sql::Text(t) => serde_json::json!(t),
-            _ => serde_json::Value::Null,
-        })
-        .collect();
-    parts.push(serde_json::json!(rid));
-    serde_json::Value::Array(parts).to_string()
-}
-
-/// `(k1 > v1) OR (k1 = v1 AND (... OR (c.rid > r)))`, with `<` for descending keys.
-fn after(keys: &[(String, bool)], vals: &[Sql], rid: i64, out: &mut SqlBuf) {
-    match (keys.split_first(), vals.split_first()) {
-        (Some(((expr, desc), rest_k)), Some((v, rest_v))) => {
-            let op = if *desc { "<" } else { ">" };
-            out.text.push_str(&format!("({expr} {op} ?"));
-            out.args.push(v.clone());
-            out.text.push_str(&format!(" OR ({expr} = ?"));
-            out.args.push(v.clone());
-            out.text.push_str(" AND ");
-            after(rest_k, rest_v, rid, out);
-            out.text.push_str("))");
+    match c.split_at_checked(1) {
+        Some(("n", n)) => n.parse().map(Cursor::After).map_err(|_| bad()),
+        Some(("p", n)) => n.parse().map(Cursor::Before).map_err(|_| bad()),
+        Some(("s", rest)) => {
+            let (id, off) = rest.split_once('.').ok_or_else(bad)?;
+            Ok(Cursor::Snapshot(id.to_string(), off.parse().map_err(|_| bad())?))
         }
-        _ => {
-            out.text.push_str("c.rid > ?");
-            out.args.push(Sql::Integer(rid));
-        }
+        _ => Err(bad()),
     }
 }
 
-pub fn search(conn: &Connection, registry: &Registry, tenant: &str, q: &SearchQuery, count: usize) -> Result<SearchPage> {
+const CURRENT_BY_RID: &str = "SELECT c.rid, v.seq, v.rtype, v.id, v.version, v.last_updated, v.method, v.created, v.body \
+     FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE c.rid = ? AND c.deleted = 0";
+
+pub fn search(
+    conn: &Connection,
+    registry: &Registry,
+    tenant: &str,
+    q: &SearchQuery,
+    count: usize,
+    snapshots: Option<&Mutex<Snapshots>>,
+) -> Result<SearchPage> {
     let w = where_clause(registry, tenant, q);
-    let total = match q.total {
-        Total::None if q.summary != Some(crate::search::query::Summary::Count) => None,
-        _ => {
-            let sql = format!("SELECT COUNT(*) FROM resource_current c WHERE {}", w.text);
-            let n: i64 = conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
-            Some(n as u64)
-        }
+    let count_matches = || -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) FROM resource_current c WHERE {}", w.text);
+        let n: i64 = conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
+        Ok(n as u64)
     };
-    if count == 0 || q.summary == Some(crate::search::query::Summary::Count) {
-        return Ok(SearchPage { matches: Vec::new(), included: Vec::new(), total, next: None });
+    let summary_count = q.summary == Some(crate::search::query::Summary::Count);
+    if count == 0 || summary_count {
+        let total = if q.total == Total::None && !summary_count { None } else { Some(count_matches()?) };
+        return Ok(SearchPage { matches: Vec::new(), included: Vec::new(), total, next: None, previous: None });
     }
-    let keys = sort_keys(q);
+    let cursor = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let mut page = if q.sort.is_empty() {
+        by_rid(conn, &w, count, cursor)?
+    } else {
+        sorted(conn, &w, q, count, cursor, snapshots)?
+    };
+    if page.total.is_none() && q.total != Total::None {
+        page.total = Some(count_matches()?);
+    }
+    let rids: Vec<i64> = page.matches.iter().map(|(rid, _)| *rid).collect();
+    let matches: Vec<StoredVersion> = page.matches.into_iter().map(|(_, v)| v).collect();
+    let included = includes(conn, tenant, q, &matches, &rids)?;
+    Ok(SearchPage { matches, included, total: page.total, next: page.next, previous: page.previous })
+}
+
+struct RawPage {
+    matches: Vec<(i64, StoredVersion)>,
+    total: Option<u64>,
+    next: Option<String>,
+    previous: Option<String>,
+}
+
+/// Default order (rid, i.e. first creation): keyset paging in both directions.
+fn by_rid(conn: &Connection, w: &SqlBuf, count: usize, cursor: Option<Cursor>) -> Result<RawPage> {
     let mut cond = SqlBuf { text: w.text.clone(), args: w.args.clone() };
-    if let Some(c) = q.cursor.as_deref() {
-        let (vals, rid) = parse_cursor(c, keys.len())?;
-        cond.text.push_str(" AND ");
-        after(&keys, &vals, rid, &mut cond);
+    let backward = matches!(cursor, Some(Cursor::Before(_)));
+    match cursor {
+        Some(Cursor::After(rid)) => {
+            cond.text.push_str(" AND c.rid > ?");
+            cond.args.push(Sql::Integer(rid));
+        }
+        Some(Cursor::Before(rid)) => {
+            cond.text.push_str(" AND c.rid < ?");
+            cond.args.push(Sql::Integer(rid));
+        }
+        Some(Cursor::Snapshot(..)) => return Err(FhirError::BadRequest("this page cursor belongs to a sorted search".into())),
+        None => {}
     }
-    let mut select = String::from("c.rid");
-    let mut order = String::new();
-    for (expr, desc) in &keys {
-        select.push_str(&format!(", {expr}"));
-        order.push_str(&format!("{expr} {}, ", if *desc { "DESC" } else { "ASC" }));
-    }
-    order.push_str("c.rid ASC");
+    let dir = if backward { "DESC" } else { "ASC" };
     let sql = format!(
-        "SELECT {select}, {VERSION_COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE {} ORDER BY {order} LIMIT ?",
+        "SELECT c.rid, {VERSION_COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE {} ORDER BY c.rid {dir} LIMIT ?",
         cond.text
     );
     cond.args.push(Sql::Integer(count as i64 + 1));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(cond.args.iter()))?;
     let mut matches = Vec::new();
-    let mut rids = Vec::new();
-    let mut last_keys = Vec::new();
     let mut more = false;
     while let Some(row) = rows.next()? {
         if matches.len() == count {
             more = true;
             break;
         }
-        rids.push(row.get::<_, i64>(0)?);
-        last_keys = (0..keys.len()).map(|i| row.get::<_, Sql>(i + 1)).collect::<rusqlite::Result<Vec<Sql>>>()?;
-        matches.push(version_at(row, keys.len() + 1)?);
+        matches.push((row.get::<_, i64>(0)?, version_at(row, 1)?));
     }
-    let next = more.then(|| cursor_text(&last_keys, rids.last().copied().unwrap_or(0)));
-    let included = includes(conn, tenant, q, &matches, &rids)?;
-    Ok(SearchPage { matches, included, total, next })
+    if backward {
+        matches.reverse();
+    }
+    let first = matches.first().map(|m| m.0);
+    let last = matches.last().map(|m| m.0);
+    let (has_next, has_previous) = if backward { (true, more) } else { (more, cursor.is_some()) };
+    Ok(RawPage {
+        next: if has_next { last.map(|r| format!("n{r}")) } else { None },
+        previous: if has_previous { first.map(|r| format!("p{r}")) } else { None },
+        matches,
+        total: None,
+    })
+}
+
+/// `_sort`: the first page orders every match and keeps the rids; later pages read them.
+fn sorted(conn: &Connection, w: &SqlBuf, q: &SearchQuery, count: usize, cursor: Option<Cursor>, snapshots: Option<&Mutex<Snapshots>>) -> Result<RawPage> {
+    let (id, offset, rids) = match cursor {
+        Some(Cursor::Snapshot(id, offset)) => {
+            let rids = snapshots
+                .and_then(|s| s.lock().ok().and_then(|s| s.get(&id)))
+                .ok_or_else(|| FhirError::Gone("this search's pages have expired; run the search again".into()))?;
+            (Some(id), offset, rids)
+        }
+        Some(_) => return Err(FhirError::BadRequest("this page cursor does not belong to a sorted search".into())),
+        None => {
+            let mut order = String::new();
+            for (expr, desc) in sort_keys(q) {
+                order.push_str(&format!("{expr} {}, ", if desc { "DESC" } else { "ASC" }));
+            }
+            order.push_str("c.rid ASC");
+            let sql = format!("SELECT c.rid FROM resource_current c WHERE {} ORDER BY {order}", w.text);
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rids = stmt.query_map(rusqlite::params_from_iter(w.args.iter()), |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+            let rids = Arc::new(rids);
+            let id = if rids.len() > count { snapshots.and_then(|s| s.lock().ok().map(|mut s| s.put(rids.as_ref().clone()))) } else { None };
+            (id, 0, rids)
+        }
+    };
+    let mut matches = Vec::new();
+    for rid in rids.iter().skip(offset).take(count) {
+        // A resource deleted since the first page is left out.
+        if let Some(v) = conn.prepare_cached(CURRENT_BY_RID)?.query_row([rid], |r| version_at(r, 1)).optional()? {
+            matches.push((*rid, v));
+        }
+    }
+    let link = |off: usize| id.as_ref().map(|id| format!("s{id}.{off}"));
+    Ok(RawPage {
+        matches,
+        total: Some(rids.len() as u64),
+        next: if offset + count < rids.len() { link(offset + count) } else { None },
+        previous: if offset > 0 { link(offset.saturating_sub(count)) } else { None },
+    })
 }
 
 fn version_at(row: &rusqlite::Row<'_>, start: usize) -> rusqlite::Result<StoredVersion> {
