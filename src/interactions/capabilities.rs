@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use crate::fhir::definitions::Definitions;
 use crate::search::params::{ParamType, Registry};
 
-pub const TYPE_INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "create", "history-instance", "history-type", "search-type"];
+pub const TYPE_INTERACTIONS: &[&str] = &["read", "vread", "update", "delete", "create", "history-instance", "history-type", "search-type", "patch"];
 
 fn type_name(kind: ParamType) -> &'static str {
     match kind {
@@ -43,10 +43,10 @@ pub fn capability_statement(defs: &Definitions, registry: &Registry, base_url: &
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
+                "conditionalCreate": true,
                 "conditionalRead": "not-supported",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
                 "searchInclude": ["*"],
                 "searchRevInclude": ["*"],
                 "searchParam": search_params(registry, t),
@@ -70,7 +70,7 @@ pub fn capability_statement(defs: &Definitions, registry: &Registry, base_url: &
         "rest": [{
             "mode": "server",
             "resource": resources,
-            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "interaction": [{"code": "history-system"}, {"code": "search-system"}, {"code": "transaction"}, {"code": "batch"}],
             "searchParam": search_params(registry, "Resource"),
             "compartment": [
                 "http://hl7.org/fhir/CompartmentDefinition/patient",
