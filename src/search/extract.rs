@@ -242,6 +242,9 @@ fn extract_param<'a>(
             values::convert(p.kind, it, &mut vals);
         }
         out.extend(vals.into_iter().map(|value| IndexEntry { param: p.code.clone(), group: 0, value }));
+        if p.kind == ParamType::Token {
+            of_type_entries(&p.code, &items, out);
+        }
         return Ok(());
     }
     let mut group = 0u32;
@@ -471,4 +474,27 @@ fn hash_of(e: &IndexEntry) -> u64 {
         IndexValue::Uri(u) => (6u8, u).hash(&mut h),
     }
     h.finish()
+}
+
+/// For `:of-type`: each Identifier's type codings with its value, under `<code>:of-type`
+/// (system and code of the type; `text` holds the identifier value as is).
+fn of_type_entries(code: &str, items: &[fhirpath::Item<'_>], out: &mut Vec<IndexEntry>) {
+    for it in items {
+        let Some(node) = it.node() else { continue };
+        if node.type_name != Some("Identifier") {
+            continue;
+        }
+        let Some(value) = node.value.get("value").and_then(Value::as_str) else { continue };
+        let codings = node.value.pointer("/type/coding").and_then(Value::as_array);
+        for c in codings.into_iter().flatten() {
+            let (Some(system), Some(type_code)) = (c.get("system").and_then(Value::as_str), c.get("code").and_then(Value::as_str)) else {
+                continue;
+            };
+            out.push(IndexEntry {
+                param: format!("{code}:of-type"),
+                group: 0,
+                value: IndexValue::Token { system: Some(system.to_string()), code: Some(type_code.to_string()), text: Some(value.to_string()) },
+            });
+        }
+    }
 }

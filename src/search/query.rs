@@ -284,9 +284,6 @@ fn parse_filter(registry: &Registry, types: &[String], name: &str, value: &str) 
         None => None,
         Some(m) => {
             let parsed = Modifier::parse(m).ok_or_else(|| Invalid(bad(name, format!("unknown modifier ':{m}'"))))?;
-            if parsed == Modifier::OfType {
-                return Err(Invalid(bad(name, ":of-type is not supported by this server yet")));
-            }
             if !parsed.allowed_on(param.kind) {
                 return Err(Invalid(bad(name, format!("modifier ':{m}' does not apply to a {:?} parameter", param.kind))));
             }

@@ -115,7 +115,10 @@ fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, c: &Clause) {
     }
     out.push(if negate { "NOT EXISTS (" } else { "EXISTS (" });
     out.push(&format!("SELECT 1 FROM {tbl} x WHERE x.rid = {alias}.rid AND x.param = "));
-    out.arg(param_name(&c.param, None));
+    match c.modifier {
+        Some(Modifier::OfType) => out.arg(format!("{}:of-type", c.param.code)),
+        _ => out.arg(param_name(&c.param, None)),
+    }
     out.push(" AND (");
     if c.values.is_empty() {
         out.push("0");
@@ -219,7 +222,15 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
             }
             out.push(&format!("({})", if parts.is_empty() { "1".into() } else { parts.join(" AND ") }));
         }
-        SearchValue::OfType { .. } => out.push("0"),
+        SearchValue::OfType { system, code, value } => {
+            out.push(&format!("({x}.system = "));
+            out.arg(system.clone());
+            out.push(&format!(" AND {x}.code = "));
+            out.arg(code.clone());
+            out.push(&format!(" AND {x}.text = "));
+            out.arg(value.clone());
+            out.push(")");
+        }
         SearchValue::Date { prefix, low, high } => range_cond(out, x, *prefix, *low as f64, *high as f64, true),
         SearchValue::Number { prefix, value, low, high } => number_cond(out, x, *prefix, *value, *low, *high),
         SearchValue::Quantity { prefix, value, low, high, system, code } => {
