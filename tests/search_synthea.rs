@@ -107,7 +107,7 @@ fn q(name: &str, path: String, want: Want) -> Query {
 }
 
 /// Known server failures, by query name prefix.
-const KNOWN_FAILURES: &[(&str, &str)] = &[("Observation code-value-quantity", "composite code-value-quantity matches nothing")];
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 async fn check(s: &TestServer, query: &Query) -> Result<String, String> {
     let f = fetch_all(s, &query.path).await?;
