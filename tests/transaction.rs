@@ -229,3 +229,26 @@ async fn limits_and_bad_bundles() {
     r.expect(400, "dangling urn:uuid");
     assert!(r.text().contains("Bundle.entry[0]"));
 }
+
+#[tokio::test]
+async fn same_if_none_exist_twice_in_one_bundle_creates_once() {
+    let s = TestServer::start();
+    let entry = |n: u32| {
+        json!({"fullUrl": format!("urn:uuid:aaaaaaaa-0000-4000-8000-00000000000{n}"),
+            "resource": {"resourceType": "Organization", "identifier": [{"system": "urn:org", "value": "twice"}]},
+            "request": {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:org|twice"}})
+    };
+    let obs = json!({"resource": {"resourceType": "Patient", "managingOrganization": {"reference": "urn:uuid:aaaaaaaa-0000-4000-8000-000000000002"}},
+        "request": {"method": "POST", "url": "Patient"}});
+    for kind in ["transaction", "batch"] {
+        let r = post_bundle(&s, &json!({"resourceType": "Bundle", "type": kind, "entry": [entry(1), entry(2), obs.clone()]})).await;
+        r.expect(200, kind);
+        assert_eq!(total(&s, "/Organization?identifier=urn:org|twice").await, 1, "{kind}");
+    }
+    let org = s.get("/Organization?identifier=urn:org|twice").await.json();
+    let id = org["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+    let pats = s.get("/Patient").await.json();
+    for p in pats["entry"].as_array().unwrap() {
+        assert_eq!(p["resource"]["managingOrganization"]["reference"], format!("Organization/{id}"));
+    }
+}

@@ -172,7 +172,7 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
     let slot = failed_at.clone();
     let reg = registry.clone();
     let written = run_tx(fhir.store.as_ref(), tenant, move |tx| {
-        let mut run = Run { tx, defs, registry: &reg, kind, limits, failed_at: &slot, resolver: Resolver::default() };
+        let mut run = Run { tx, defs, registry: &reg, kind, limits, failed_at: &slot, resolver: Resolver::default(), planned: Default::default() };
         run.writes(writes)
     })
     .await;
@@ -262,6 +262,8 @@ struct Run<'a> {
     limits: Limits,
     failed_at: &'a Mutex<Option<usize>>,
     resolver: Resolver,
+    /// `(type, ifNoneExist)` of the creates planned so far -> their id.
+    planned: std::collections::HashMap<(String, String), String>,
 }
 
 impl Run<'_> {
@@ -373,10 +375,21 @@ impl Run<'_> {
         let (id, found) = match (&e.verb, &e.target) {
             (Verb::Post, Target::New(new_id)) => match &e.if_none_exist {
                 Some(q) => {
+                    // The same criteria as an earlier create of this Bundle: that one matches.
+                    let key = (rtype.clone(), e.if_none_exist_text.clone().unwrap_or_default());
+                    if let Some(existing) = self.planned.get(&key).cloned() {
+                        self.resolver.assign(e.full_url.as_deref(), &rtype, &existing);
+                        let resp = EntryResponse { status: 200, ..Default::default() };
+                        return Ok((Plan { entry: e, id: None }, Some(resp)));
+                    }
                     let m = self.find(&e, q, 2)?;
                     match m.as_slice() {
-                        [] => (Some(new_id.clone()), None),
+                        [] => {
+                            self.planned.insert(key, new_id.clone());
+                            (Some(new_id.clone()), None)
+                        }
                         [existing] => {
+                            self.planned.insert(key, existing.clone());
                             let v = self.tx.read(&rtype, existing)?.ok_or_else(|| FhirError::Internal("a matching resource vanished".into()))?;
                             self.resolver.assign(e.full_url.as_deref(), &rtype, existing);
                             return Ok((Plan { entry: e, id: None }, Some(EntryResponse::version(200, v))));

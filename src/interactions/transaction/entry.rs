@@ -36,6 +36,8 @@ pub struct Entry {
     pub resource: Option<Value>,
     pub patch: Option<PatchBody>,
     pub if_none_exist: Option<SearchQuery>,
+    /// The `ifNoneExist` text, to spot two entries with the same criteria.
+    pub if_none_exist_text: Option<String>,
     pub if_match: Option<u64>,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
@@ -112,6 +114,7 @@ pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, 
         resource: None,
         patch: None,
         if_none_exist: None,
+        if_none_exist_text: None,
         if_match,
         if_none_match: opt_str("ifNoneMatch"),
         if_modified_since: opt_str("ifModifiedSince"),
@@ -132,6 +135,7 @@ pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, 
             if let Some(q) = opt_str("ifNoneExist") {
                 if verb == Verb::Post {
                     out.if_none_exist = Some(criteria(&q)?);
+                    out.if_none_exist_text = Some(q);
                 }
             }
             out.resource = Some(r);
