@@ -69,8 +69,6 @@ async fn entry(app: &AppState, base: &str, e: EntryResponse, ret: Return) -> Res
     if let Some(issues) = &e.outcome {
         resp.insert("outcome".into(), operation_outcome(issues));
     }
-    let is_read = e.resource.is_some() || (e.status == 200 && e.version.as_ref().is_some_and(|v| v.method != crate::persistence::Method::Post && e.outcome.is_none()));
-    let _ = is_read;
     if let Some(r) = e.resource {
         out.insert("resource".into(), r);
     } else if let (Some(v), Return::Representation, true) = (e.version, ret, e.status != 304) {
