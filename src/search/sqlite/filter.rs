@@ -40,38 +40,60 @@ fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// Appends the condition for `filter` on the resource row aliased `alias` (of `resource_current`).
-pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, f: &Filter, depth: usize) {
+/// `x.rtype IN (?, ...)` for the searched types (nothing when all types are searched).
+fn types_cond(out: &mut SqlBuf, x: &str, types: &[String]) {
+    if types.is_empty() {
+        out.push("1");
+        return;
+    }
+    out.push(&format!("{x}.rtype IN ("));
+    for (i, t) in types.iter().enumerate() {
+        if i > 0 {
+            out.push(", ");
+        }
+        out.arg(t.clone());
+    }
+    out.push(")");
+}
+
+/// Appends the condition for `filter` on the resource row `alias` (of `resource_current`)
+/// whose type is one of `types` (empty: any). Each condition is an uncorrelated
+/// `IN (subquery)` so that SQLite drives the search from the parameter indexes.
+pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, types: &[String], f: &Filter, depth: usize) {
     match f {
-        Filter::Clause(c) => clause(out, registry, alias, c),
+        Filter::Clause(c) => clause(out, registry, alias, types, c),
         Filter::Chain { reference, target_type, inner } => {
-            let t = format!("t{depth}");
-            out.push(&format!(
-                "EXISTS (SELECT 1 FROM sp_reference r{depth} JOIN resource_current {t} ON {t}.tenant = "
-            ));
-            out.arg(tenant.to_string());
-            out.push(&format!(
-                " AND {t}.rtype = r{depth}.target_type AND {t}.id = r{depth}.target_id AND {t}.deleted = 0 \
-                 WHERE r{depth}.rid = {alias}.rid AND r{depth}.param = "
-            ));
+            let (r, t) = (format!("r{depth}"), format!("t{depth}"));
+            out.push(&format!("{alias}.rid IN (SELECT {r}.rid FROM sp_reference {r} WHERE "));
+            types_cond(out, &r, types);
+            out.push(&format!(" AND {r}.param = "));
             out.arg(reference.code.clone());
-            out.push(&format!(" AND r{depth}.target_type = "));
+            out.push(&format!(" AND {r}.target_type = "));
             out.arg(target_type.clone());
-            out.push(" AND ");
-            filter(out, registry, tenant, &t, inner, depth + 1);
-            out.push(")");
+            out.push(&format!(" AND {r}.target_id IN (SELECT {t}.id FROM resource_current {t} WHERE {t}.tenant = "));
+            out.arg(tenant.to_string());
+            out.push(&format!(" AND {t}.rtype = "));
+            out.arg(target_type.clone());
+            out.push(&format!(" AND {t}.deleted = 0 AND "));
+            filter(out, registry, tenant, &t, std::slice::from_ref(target_type), inner, depth + 1);
+            out.push("))");
         }
         Filter::Has { source_type, reference, inner } => {
-            let s = format!("s{depth}");
-            out.push(&format!(
-                "EXISTS (SELECT 1 FROM sp_reference h{depth} JOIN resource_current {s} ON {s}.rid = h{depth}.rid AND {s}.deleted = 0 \
-                 WHERE h{depth}.rtype = "
-            ));
+            let (h, s) = (format!("h{depth}"), format!("s{depth}"));
+            let (key, target) = typed_key(alias, &h, types);
+            out.push(&format!("{key} IN (SELECT {target} FROM sp_reference {h} JOIN resource_current {s} ON {s}.rid = {h}.rid WHERE {h}.rtype = "));
             out.arg(source_type.clone());
-            out.push(&format!(" AND h{depth}.param = "));
+            out.push(&format!(" AND {h}.param = "));
             out.arg(reference.code.clone());
-            out.push(&format!(" AND h{depth}.target_type = {alias}.rtype AND h{depth}.target_id = {alias}.id AND {s}.tenant = {alias}.tenant AND "));
-            filter(out, registry, tenant, &s, inner, depth + 1);
+            out.push(" AND ");
+            let mut target = SqlBuf::default();
+            types_cond(&mut target, h.as_str(), types);
+            out.push(&target.text.replace(&format!("{h}.rtype"), &format!("{h}.target_type")));
+            out.args.extend(target.args);
+            out.push(&format!(" AND {s}.deleted = 0 AND {s}.tenant = "));
+            out.arg(tenant.to_string());
+            out.push(" AND ");
+            filter(out, registry, tenant, &s, std::slice::from_ref(source_type), inner, depth + 1);
             out.push(")");
         }
         Filter::AnyOf(filters) => {
@@ -80,7 +102,7 @@ pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, 
                 if i > 0 {
                     out.push(" OR ");
                 }
-                filter(out, registry, tenant, alias, f, depth + 1 + i * 8);
+                filter(out, registry, tenant, alias, types, f, depth + 1 + i * 8);
             }
             if filters.is_empty() {
                 out.push("0");
@@ -88,33 +110,52 @@ pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, 
             out.push(")");
         }
         Filter::List(id) => {
+            let (key, target) = typed_key(alias, "l", types);
             out.push(&format!(
-                "EXISTS (SELECT 1 FROM sp_reference l JOIN resource_current lc ON lc.rid = l.rid AND lc.deleted = 0 \
-                 WHERE lc.tenant = {alias}.tenant AND lc.rtype = 'List' AND lc.id = "
+                "{key} IN (SELECT {target} FROM sp_reference l JOIN resource_current lc ON lc.rid = l.rid \
+                 WHERE lc.deleted = 0 AND lc.rtype = 'List' AND l.rtype = 'List' AND l.param = 'item' AND lc.tenant = "
             ));
+            out.arg(tenant.to_string());
+            out.push(" AND lc.id = ");
             out.arg(id.clone());
-            out.push(&format!(" AND l.param = 'item' AND l.target_type = {alias}.rtype AND l.target_id = {alias}.id)"));
+            out.push(" AND ");
+            let mut target = SqlBuf::default();
+            types_cond(&mut target, "l", types);
+            out.push(&target.text.replace("l.rtype", "l.target_type"));
+            out.args.extend(target.args);
+            out.push(")");
         }
     }
 }
 
-fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, c: &Clause) {
+/// What identifies the row `alias` as a reference target, and the matching expression on the
+/// reference table `r`: the id alone when one type is searched, else type and id.
+fn typed_key(alias: &str, r: &str, types: &[String]) -> (String, String) {
+    if types.len() == 1 {
+        (format!("{alias}.id"), format!("{r}.target_id"))
+    } else {
+        (format!("({alias}.rtype || '/' || {alias}.id)"), format!("({r}.target_type || '/' || {r}.target_id)"))
+    }
+}
+
+fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], c: &Clause) {
     let tbl = table(c.param.kind);
     if let [SearchValue::Missing(missing)] = c.values.as_slice() {
-        let exists = format!("EXISTS (SELECT 1 FROM {tbl} x WHERE x.rid = {alias}.rid AND x.param = ");
-        out.push(if *missing { "NOT " } else { "" });
-        out.push(&exists);
+        out.push(&format!("{alias}.rid {}IN (SELECT x.rid FROM {tbl} x WHERE ", if *missing { "NOT " } else { "" }));
+        types_cond(out, "x", types);
+        out.push(" AND x.param = ");
         out.arg(param_name(&c.param, None));
         out.push(")");
         return;
     }
-    let negate = matches!(c.modifier, Some(Modifier::Not | Modifier::NotIn));
     if c.param.kind == ParamType::Composite {
-        composite(out, registry, alias, c);
+        composite(out, registry, alias, types, c);
         return;
     }
-    out.push(if negate { "NOT EXISTS (" } else { "EXISTS (" });
-    out.push(&format!("SELECT 1 FROM {tbl} x WHERE x.rid = {alias}.rid AND x.param = "));
+    let negate = matches!(c.modifier, Some(Modifier::Not | Modifier::NotIn));
+    out.push(&format!("{alias}.rid {}IN (SELECT x.rid FROM {tbl} x WHERE ", if negate { "NOT " } else { "" }));
+    types_cond(out, "x", types);
+    out.push(" AND x.param = ");
     match c.modifier {
         Some(Modifier::OfType) => out.arg(format!("{}:of-type", c.param.code)),
         _ => out.arg(param_name(&c.param, None)),
@@ -140,7 +181,7 @@ fn param_name(p: &SearchParam, component: Option<usize>) -> String {
 }
 
 /// `code-value-quantity=a$b`: all components matched by one element (same `grp`).
-fn composite(out: &mut SqlBuf, registry: &Registry, alias: &str, c: &Clause) {
+fn composite(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], c: &Clause) {
     let comps: Vec<Option<&std::sync::Arc<SearchParam>>> = c.param.component.iter().map(|k| registry.by_url(&k.definition)).collect();
     out.push("(");
     for (vi, v) in c.values.iter().enumerate() {
@@ -151,20 +192,21 @@ fn composite(out: &mut SqlBuf, registry: &Registry, alias: &str, c: &Clause) {
             out.push("0");
             continue;
         };
-        out.push("EXISTS (SELECT 1 FROM ");
-        let mut joins = Vec::new();
-        for (i, comp) in comps.iter().enumerate() {
-            let Some(cp) = comp else { continue };
-            joins.push((i, format!("{} c{i}", table(cp.kind))));
-        }
-        out.push(&joins.iter().map(|(_, j)| j.clone()).collect::<Vec<_>>().join(", "));
+        let present: Vec<(usize, &std::sync::Arc<SearchParam>)> = comps.iter().enumerate().filter_map(|(i, c)| c.map(|c| (i, c))).collect();
+        let Some((first, _)) = present.first().copied() else {
+            out.push("0");
+            continue;
+        };
+        out.push(&format!("{alias}.rid IN (SELECT c{first}.rid FROM "));
+        let from: Vec<String> = present.iter().map(|(i, cp)| format!("{} c{i}", table(cp.kind))).collect();
+        out.push(&from.join(", "));
         out.push(" WHERE ");
-        for (n, (i, _)) in joins.iter().enumerate() {
-            let Some(cp) = comps[*i] else { continue };
-            if n > 0 {
-                out.push(&format!(" AND c{i}.rid = c0.rid AND c{i}.grp = c0.grp AND "));
+        types_cond(out, &format!("c{first}"), types);
+        for (i, cp) in &present {
+            if *i != first {
+                out.push(&format!(" AND c{i}.rid = c{first}.rid AND c{i}.grp = c{first}.grp"));
             }
-            out.push(&format!("c{i}.rid = {alias}.rid AND c{i}.param = "));
+            out.push(&format!(" AND c{i}.param = "));
             out.arg(param_name(&c.param, Some(*i)));
             if let Some(part) = parts.get(*i) {
                 out.push(" AND ");

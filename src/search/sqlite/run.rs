@@ -30,7 +30,7 @@ fn where_clause(registry: &Registry, tenant: &str, q: &SearchQuery) -> SqlBuf {
     }
     for f in &q.filters {
         w.text.push_str(" AND ");
-        filter(&mut w, registry, tenant, "c", f, 0);
+        filter(&mut w, registry, tenant, "c", &q.types, f, 0);
     }
     w
 }
