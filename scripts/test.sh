@@ -18,6 +18,7 @@ declare -A APT_FOR=(
     [npm]=npm
     [kill]=procps
     [cc]=build-essential
+    [bzcat]=bzip2
 )
 missing=()
 for cmd in "${!APT_FOR[@]}"; do
