@@ -252,3 +252,28 @@ async fn same_if_none_exist_twice_in_one_bundle_creates_once() {
         assert_eq!(p["resource"]["managingOrganization"]["reference"], format!("Organization/{id}"));
     }
 }
+
+#[tokio::test]
+async fn urn_uuid_in_attachment_urls_and_absolute_full_urls() {
+    let s = TestServer::start();
+    let bin = "urn:uuid:bbbbbbbb-0000-4000-8000-000000000001";
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": bin, "resource": {"resourceType": "Binary", "contentType": "text/plain", "data": "aGVsbG8="}, "request": {"method": "POST", "url": "Binary"}},
+        {"fullUrl": "http://example.org/fhir/Patient/abc", "resource": {"resourceType": "Patient", "id": "abc"}, "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/abc"},
+            "content": [{"attachment": {"contentType": "text/plain", "url": bin}}]}, "request": {"method": "POST", "url": "DocumentReference"}}
+    ]});
+    let r = post_bundle(&s, &bundle).await;
+    r.expect(200, "transaction");
+    let b = r.json();
+    let loc = |i: usize| {
+        let l = b["entry"][i]["response"]["location"].as_str().unwrap();
+        l.split('/').take(2).collect::<Vec<_>>().join("/")
+    };
+    let doc = s.get(&format!("/{}", loc(2))).await.json();
+    assert_eq!(doc["content"][0]["attachment"]["url"], loc(0), "urn:uuid in an attachment url");
+    assert_eq!(doc["subject"]["reference"], loc(1), "relative reference to an entry with an absolute fullUrl");
+    assert_ne!(loc(1), "Patient/abc", "POST assigns a new id");
+    let binary = s.get(&format!("/{}", loc(0))).await.json();
+    assert_eq!(binary["data"], "aGVsbG8=");
+}

@@ -141,6 +141,7 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
     let defs = fhir.defs;
     let n = raw.len();
     let mut responses: Vec<Option<EntryResponse>> = vec![None; n];
+    let started = std::time::Instant::now();
     // Parse and validate (CPU work, in parallel, outside the store transaction).
     let parsed = parse_all(defs, registry.clone(), raw, base_url.to_string()).await?;
     let mut entries = Vec::with_capacity(n);
@@ -168,6 +169,7 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
     }
     entries.retain(|e| responses[e.index].is_none());
     let (writes, gets): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.verb != Verb::Get);
+    let validated = started.elapsed();
     let failed_at = Arc::new(Mutex::new(None));
     let slot = failed_at.clone();
     let reg = registry.clone();
@@ -176,6 +178,7 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
         run.writes(writes)
     })
     .await;
+    tracing::debug!(entries = n, validate_ms = validated.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "bundle writes done");
     match written {
         Ok(list) => {
             for (i, r) in list {
