@@ -143,6 +143,13 @@ async fn import_file(sink: &Sink, path: &std::path::Path, batch: usize) -> Resul
         Some(v) if v.get("resourceType").and_then(Value::as_str) == Some("Bundle") && matches!(v.get("type").and_then(Value::as_str), Some("transaction" | "batch")) => {
             send(sink, v, &mut tally).await?;
         }
+        Some(v) if v.get("resourceType").and_then(Value::as_str) == Some("Bundle") => {
+            // Another kind of Bundle (collection, searchset...): load its resources.
+            let resources: Vec<Value> = v.get("entry").and_then(Value::as_array).map(|a| a.iter().filter_map(|e| e.get("resource").cloned()).collect()).unwrap_or_default();
+            for chunk in resources.chunks(batch) {
+                send(sink, source::bundle_of(chunk.to_vec()), &mut tally).await?;
+            }
+        }
         Some(v) => {
             send(sink, source::bundle_of(vec![v]), &mut tally).await?;
         }
