@@ -277,3 +277,16 @@ async fn urn_uuid_in_attachment_urls_and_absolute_full_urls() {
     let binary = s.get(&format!("/{}", loc(0))).await.json();
     assert_eq!(binary["data"], "aGVsbG8=");
 }
+
+#[tokio::test]
+async fn a_failing_read_fails_the_transaction() {
+    let s = TestServer::start();
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "name": [{"family": "ReadFail"}]}, "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": "Patient/does-not-exist"}}
+    ]});
+    let r = post_bundle(&s, &bundle).await;
+    r.expect(404, "missing read");
+    assert!(r.text().contains("Bundle.entry[1]"));
+    assert_eq!(total(&s, "/Patient").await, 0, "the POST was undone");
+}

@@ -169,13 +169,24 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
     }
     entries.retain(|e| responses[e.index].is_none());
     let (writes, gets): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.verb != Verb::Get);
+    // In a transaction, reads and type searches run inside it (a failure undoes the writes);
+    // vreads, system searches and Binary reads (content in the blob store) run after it.
+    let (tx_gets, gets): (Vec<Entry>, Vec<Entry>) = gets.into_iter().partition(|e| kind == Kind::Transaction && in_tx_get(e));
     let validated = started.elapsed();
     let failed_at = Arc::new(Mutex::new(None));
     let slot = failed_at.clone();
     let reg = registry.clone();
     let written = run_tx(fhir.store.as_ref(), tenant, move |tx| {
         let mut run = Run { tx, defs, registry: &reg, kind, limits, failed_at: &slot, resolver: Resolver::default(), planned: Default::default() };
-        run.writes(writes)
+        let mut out = run.writes(writes)?;
+        for e in tx_gets {
+            let index = e.index;
+            let r = run.get(&e);
+            if let Some(resp) = run.handle(index, r, &mut out)? {
+                out.push((index, resp));
+            }
+        }
+        Ok(out)
     })
     .await;
     tracing::debug!(entries = n, validate_ms = validated.as_millis() as u64, total_ms = started.elapsed().as_millis() as u64, "bundle writes done");
@@ -329,6 +340,45 @@ impl Run<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// A read or type search inside the transaction (it sees the transaction's writes).
+    fn get(&mut self, e: &Entry) -> Result<EntryResponse> {
+        let Target::Read { segments, params } = &e.target else { return Err(FhirError::BadRequest("not a GET".into())) };
+        match segments.as_slice() {
+            [t, id] => {
+                if !self.defs.is_resource_type(t) {
+                    return Err(FhirError::NotFound(format!("unknown resource type '{}'", t.chars().take(80).collect::<String>())));
+                }
+                let v = self.tx.read(t, id)?.ok_or_else(|| FhirError::NotFound(format!("{t}/{} is not known", id.chars().take(80).collect::<String>())))?;
+                let Some(body) = &v.body else { return Err(FhirError::Gone(format!("{t}/{id} was deleted"))) };
+                if not_modified(e, &v) {
+                    return Ok(EntryResponse { status: 304, version: Some(v), ..Default::default() });
+                }
+                let resource = serde_json::from_slice(body).map_err(|err| FhirError::Internal(format!("stored resource is not JSON: {err}")))?;
+                Ok(EntryResponse { status: 200, resource: Some(resource), version: Some(v), outcome: None })
+            }
+            [t] => {
+                if !self.defs.is_resource_type(t) {
+                    return Err(FhirError::NotFound(format!("unknown resource type '{}'", t.chars().take(80).collect::<String>())));
+                }
+                let q = crate::search::query::parse(self.registry, vec![t.clone()], params, false)?;
+                let limit = q.count.unwrap_or(50).min(1000);
+                let mut entries = Vec::new();
+                for (rt, id) in self.tx.search_ids(&q, limit)? {
+                    let Some(v) = self.tx.read(&rt, &id)? else { continue };
+                    let Some(body) = &v.body else { continue };
+                    let resource: Value = serde_json::from_slice(body).map_err(|err| FhirError::Internal(err.to_string()))?;
+                    entries.push(json!({"fullUrl": format!("{rt}/{id}"), "resource": resource, "search": {"mode": "match"}}));
+                }
+                let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
+                if entries_len(&bundle) < limit {
+                    bundle["total"] = json!(entries_len(&bundle));
+                }
+                Ok(EntryResponse { status: 200, resource: Some(bundle), ..Default::default() })
+            }
+            _ => Err(FhirError::BadRequest("this GET runs after the transaction".into())),
+        }
     }
 
     fn claim(&self, seen: &mut HashSet<(String, String)>, rtype: &str, id: &str) -> Result<()> {
@@ -490,6 +540,42 @@ fn same_content(a: &Value, b: &Value) -> bool {
     strip(a) == strip(b)
 }
 
+fn entries_len(bundle: &Value) -> usize {
+    bundle.get("entry").and_then(Value::as_array).map(Vec::len).unwrap_or(0)
+}
+
+fn in_tx_get(e: &Entry) -> bool {
+    match &e.target {
+        Target::Read { segments, .. } => match segments.as_slice() {
+            [t, _] => t != "Binary",
+            [t] => t != "Binary",
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `ifNoneMatch` / `ifModifiedSince` of a GET entry against the current version.
+fn not_modified(e: &Entry, v: &StoredVersion) -> bool {
+    let by_etag = e.if_none_match.as_deref().is_some_and(|m| {
+        m.split(',').any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == v.version.to_string()
+        })
+    });
+    let by_date = e
+        .if_modified_since
+        .as_deref()
+        .and_then(|d| {
+            chrono::DateTime::parse_from_rfc3339(d)
+                .ok()
+                .map(|d| d.timestamp())
+                .or_else(|| httpdate::parse_http_date(d).ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64))
+        })
+        .is_some_and(|since| v.last_updated.div_euclid(1_000_000) <= since);
+    by_etag || by_date
+}
+
 /// A GET entry, run after the writes: read, vread or search.
 async fn get(fhir: &Fhir, tenant: &str, e: &Entry) -> Result<EntryResponse> {
     let Target::Read { segments, params } = &e.target else { return Err(FhirError::BadRequest("not a GET".into())) };
@@ -497,10 +583,7 @@ async fn get(fhir: &Fhir, tenant: &str, e: &Entry) -> Result<EntryResponse> {
     match s.as_slice() {
         [t, id] => {
             let v = super::read::read(fhir, tenant, t, id).await?;
-            let not_modified = e.if_none_match.as_deref().is_some_and(|m| m.split(',').any(|tag| {
-                let tag = tag.trim();
-                tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == v.version.to_string()
-            })) || e.if_modified_since.as_deref().and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok().map(|d| d.timestamp()).or_else(|| httpdate::parse_http_date(d).ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64))).is_some_and(|since| v.last_updated.div_euclid(1_000_000) <= since);
+            let not_modified = not_modified(e, &v);
             if not_modified {
                 return Ok(EntryResponse { status: 304, version: Some(v), ..Default::default() });
             }
