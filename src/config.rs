@@ -86,6 +86,29 @@ pub struct ServeConfig {
     pub conditional_delete_multiple: bool,
     #[arg(long, env = "HEARTH_MAX_CONDITIONAL_DELETES", default_value_t = 1000)]
     pub max_conditional_deletes: usize,
+    /// $ingest-document: most pages of one document (413 beyond).
+    #[arg(long, env = "HEARTH_INGEST_MAX_PAGES", default_value_t = 50)]
+    pub ingest_max_pages: usize,
+    /// $ingest-document: values read with a lower confidence are warned about.
+    #[arg(long, env = "HEARTH_INGEST_MIN_CONFIDENCE", default_value_t = 0.6)]
+    pub ingest_min_confidence: f32,
+    /// $ingest-document: `flag` keeps low-confidence values (flagged), `omit` leaves them out.
+    #[arg(long, env = "HEARTH_INGEST_LOW_CONFIDENCE", default_value = "flag")]
+    pub ingest_low_confidence: String,
+}
+
+impl ServeConfig {
+    pub fn ingest_settings(&self) -> crate::ingest::Settings {
+        crate::ingest::Settings {
+            max_pages: self.ingest_max_pages,
+            min_confidence: self.ingest_min_confidence.clamp(0.0, 1.0),
+            low_confidence: if self.ingest_low_confidence.eq_ignore_ascii_case("omit") {
+                crate::ingest::LowConfidence::Omit
+            } else {
+                crate::ingest::LowConfidence::Flag
+            },
+        }
+    }
 }
 
 impl ServeConfig {

@@ -3,6 +3,7 @@ pub mod config;
 pub mod error;
 pub mod fhir;
 pub mod import;
+pub mod ingest;
 pub mod interactions;
 pub mod persistence;
 pub mod routes;

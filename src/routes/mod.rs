@@ -3,6 +3,7 @@ mod bundle;
 mod bundle_post;
 mod conditional;
 mod history;
+mod ingest;
 mod instance;
 mod patch;
 pub mod negotiate;
@@ -74,6 +75,8 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
         (["_search"], &Method::POST) => search::search(app, fr, Vec::new(), true).await,
         ([t], &Method::GET) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], false).await,
         ([t, "_search"], &Method::POST) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], true).await,
+        (["$ingest-document"], &Method::POST) => ingest::ingest(app, fr, None).await,
+        (["Patient", id, "$ingest-document"], &Method::POST) => ingest::ingest(app, fr, Some(id)).await,
         (["$reindex"], &Method::POST) => {
             fr.negotiate(false)?;
             let (custom, count) = interactions::reindex::reindex(fhir).await?;

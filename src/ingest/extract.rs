@@ -1,0 +1,266 @@
+//! Field extraction driven by the blueprint: "Label: value" pairs and label/value table rows
+//! for scalar fields; tables (columns found by their header cues and x positions) or one
+//! item per line (`- name; started 03/01/2019; active`) for list sections.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::blueprint::{cue_form, Blueprint, FieldDef, ListDef};
+use super::layout::{Cell, Line};
+use super::normalise::{normalise, Norm};
+use super::segment::Section;
+
+/// One extracted value with its confidence in [0, 1].
+#[derive(Debug, Clone, Serialize)]
+pub struct Value {
+    pub key: String,
+    /// Canonical form (ISO dates, FHIR codes, plain numbers).
+    pub value: String,
+    /// The text as printed.
+    pub raw: String,
+    pub confidence: f32,
+    pub page: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// One row of a list section (a condition, a medication, a lab result, ...).
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub kind: String,
+    pub fields: BTreeMap<String, Value>,
+}
+
+impl Item {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+    pub fn confidence(&self) -> f32 {
+        self.fields.values().map(|v| v.confidence).fold(1.0, f32::min)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Extraction {
+    pub fields: Vec<Value>,
+    pub items: Vec<Item>,
+}
+
+impl Extraction {
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|v| v.key == key)
+    }
+}
+
+/// A field-extraction stage (Comprehend Medical or Bedrock Data Automation could replace it).
+pub trait FieldExtractor: Send + Sync {
+    fn extract(&self, sections: &[Section]) -> Extraction;
+}
+
+pub struct BlueprintExtractor {
+    pub blueprint: &'static Blueprint,
+}
+
+/// Validation failures multiply confidence by this.
+const INVALID: f32 = 0.35;
+/// A label matched a field of another section.
+const OTHER_SECTION: f32 = 0.85;
+
+impl FieldExtractor for BlueprintExtractor {
+    fn extract(&self, sections: &[Section]) -> Extraction {
+        let mut ex = Extraction::default();
+        for s in sections {
+            if let Some(list) = self.blueprint.list_for_section(&s.kind) {
+                self.list(s, list, &mut ex);
+            } else {
+                self.scalars(s, &mut ex);
+            }
+        }
+        ex
+    }
+}
+
+impl BlueprintExtractor {
+    fn scalars(&self, s: &Section, ex: &mut Extraction) {
+        let bp = self.blueprint;
+        for line in &s.lines {
+            let text = line.text();
+            for f in bp.fields.iter().filter(|f| f.section == s.kind) {
+                if let Some(re) = bp.pattern_re.get(&f.key) {
+                    if re.is_match(text.trim()) {
+                        self.put(ex, f, text.trim(), 1.0, line.confidence(), line.page);
+                    }
+                }
+            }
+            for (label, value, conf, colon) in pairs(&line.cells) {
+                let form = cue_form(&label);
+                let same = bp.fields.iter().find(|f| f.section == s.kind && f.cues.iter().any(|c| *c == form));
+                let (f, quality) = match same {
+                    Some(f) => (f, 1.0),
+                    None if colon => {
+                        let others: Vec<&FieldDef> = bp.fields.iter().filter(|f| f.cues.iter().any(|c| *c == form)).collect();
+                        match others.as_slice() {
+                            [f] => (*f, OTHER_SECTION),
+                            _ => continue,
+                        }
+                    }
+                    None => continue,
+                };
+                self.put(ex, f, &value, quality, conf, line.page);
+            }
+        }
+    }
+
+    fn put(&self, ex: &mut Extraction, f: &FieldDef, raw: &str, quality: f32, ocr: f32, page: usize) {
+        let bp = self.blueprint;
+        let Some(n) = normalise(&f.normaliser, raw, &f.values, bp) else {
+            if !raw.trim().is_empty() {
+                push(ex, Value { key: f.key.clone(), value: raw.trim().to_string(), raw: raw.to_string(), confidence: 0.2 * quality * ocr, page, unit: None });
+            }
+            return;
+        };
+        let mut conf = quality * n.confidence * ocr;
+        if let Some(re) = bp.validate_re.get(&f.key) {
+            if !re.is_match(&n.value) {
+                conf *= INVALID;
+            }
+        }
+        let in_range = |v: &str| match (f.range, v.parse::<f64>()) {
+            (Some([lo, hi]), Ok(x)) => x >= lo && x <= hi,
+            (Some(_), Err(_)) => false,
+            _ => true,
+        };
+        if !in_range(&n.value) {
+            conf *= INVALID;
+        }
+        if f.normaliser == "bp" {
+            let key = |suffix: &str| f.key.replace("bp", suffix);
+            let second = n.second.clone().unwrap_or_default();
+            let c2 = if in_range(&second) { conf } else { conf * INVALID };
+            push(ex, Value { key: key("systolic"), value: n.value.clone(), raw: raw.to_string(), confidence: conf, page, unit: n.unit.clone() });
+            push(ex, Value { key: key("diastolic"), value: second, raw: raw.to_string(), confidence: c2, page, unit: n.unit });
+            return;
+        }
+        let Norm { value, unit, .. } = n;
+        push(ex, Value { key: f.key.clone(), value, raw: raw.to_string(), confidence: conf, page, unit });
+    }
+
+    fn list(&self, s: &Section, list: &ListDef, ex: &mut Extraction) {
+        let mut header: Option<Vec<(usize, f32)>> = None; // (column index, x)
+        for line in &s.lines {
+            let forms: Vec<String> = line.cells.iter().map(|c| cue_form(&c.text)).collect();
+            let matched: Vec<(usize, f32)> = forms
+                .iter()
+                .zip(&line.cells)
+                .filter_map(|(f, c)| list.columns.iter().position(|col| col.cues.iter().any(|q| q == f)).map(|i| (i, c.x)))
+                .collect();
+            if matched.len() >= 2 && matched.len() == line.cells.len() {
+                header = Some(matched);
+                continue;
+            }
+            let text = line.text();
+            let bullet = ["- ", "• ", "* "].iter().find_map(|b| text.trim().strip_prefix(b));
+            if let Some(rest) = bullet {
+                if let Some(item) = self.inline_item(list, rest, line) {
+                    ex.items.push(item);
+                }
+                continue;
+            }
+            if let Some(cols) = &header {
+                if let Some(item) = self.table_row(list, cols, &line.cells, line.page) {
+                    ex.items.push(item);
+                }
+            }
+        }
+    }
+
+    fn value(&self, list: &ListDef, col: usize, raw: &str, ocr: f32, page: usize, quality: f32) -> Option<Value> {
+        let c = &list.columns[col];
+        let (value, conf, unit) = match normalise(&c.normaliser, raw, &c.values, self.blueprint) {
+            Some(n) => (n.value, n.confidence, n.unit),
+            None => (raw.trim().to_string(), 0.2, None),
+        };
+        if value.is_empty() {
+            return None;
+        }
+        Some(Value { key: c.name.clone(), value, raw: raw.to_string(), confidence: conf * ocr * quality, page, unit })
+    }
+
+    fn table_row(&self, list: &ListDef, cols: &[(usize, f32)], cells: &[Cell], page: usize) -> Option<Item> {
+        let mut fields = BTreeMap::new();
+        for cell in cells {
+            // the rightmost column starting at or left of the cell
+            let col = cols.iter().filter(|(_, x)| *x <= cell.x + 3.0).max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
+            let Some(&(ci, x)) = col else { continue };
+            let quality = if (cell.x - x).abs() < 3.0 { 1.0 } else { 0.9 };
+            if let Some(v) = self.value(list, ci, &cell.text, cell.confidence, page, quality) {
+                fields.entry(v.key.clone()).or_insert(v);
+            }
+        }
+        fields.contains_key("name").then(|| Item { kind: list.kind.clone(), fields })
+    }
+
+    fn inline_item(&self, list: &ListDef, rest: &str, line: &Line) -> Option<Item> {
+        let ocr = line.confidence();
+        let mut parts = rest.split(';').map(str::trim).filter(|p| !p.is_empty());
+        let name = parts.next()?;
+        let name_col = list.columns.iter().position(|c| c.name == "name")?;
+        let mut fields = BTreeMap::new();
+        let v = self.value(list, name_col, name, ocr, line.page, 1.0)?;
+        fields.insert(v.key.clone(), v);
+        for part in parts {
+            let lower = part.to_lowercase();
+            // a column prefix ("started 03/01/2019", "reaction: hives")
+            let by_prefix = list.columns.iter().enumerate().find_map(|(i, c)| {
+                c.prefixes.iter().find_map(|p| lower.strip_prefix(p.as_str()).filter(|r| r.starts_with([' ', ':'])).map(|_| (i, part[p.len()..].trim_start_matches([' ', ':']).to_string(), 1.0f32)))
+            });
+            let found = by_prefix.or_else(|| {
+                list.columns.iter().position(|c| c.normaliser == "enum" && c.values.iter().any(|v| *v == lower)).map(|i| (i, part.to_string(), 1.0))
+            }).or_else(|| {
+                list.columns.iter().position(|c| c.normaliser == "date" && super::normalise::date(part).is_some()).map(|i| (i, part.to_string(), 0.8))
+            });
+            if let Some((i, raw, q)) = found {
+                if let Some(v) = self.value(list, i, &raw, ocr, line.page, q) {
+                    fields.entry(v.key.clone()).or_insert(v);
+                }
+            }
+        }
+        Some(Item { kind: list.kind.clone(), fields })
+    }
+}
+
+/// Keeps the first (or the more confident) value of a key.
+fn push(ex: &mut Extraction, v: Value) {
+    match ex.fields.iter_mut().find(|x| x.key == v.key) {
+        Some(x) if x.confidence < v.confidence => *x = v,
+        Some(_) => {}
+        None => ex.fields.push(v),
+    }
+}
+
+/// Label/value pairs of a line: `Label: value` cells, `Label:` followed by a value cell, and
+/// (for label/value tables) a first cell without a colon followed by the rest of the line.
+/// Each with the lowest recognition confidence involved and whether a colon marked the label.
+fn pairs(cells: &[Cell]) -> Vec<(String, String, f32, bool)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cells.len() {
+        let c = &cells[i];
+        if let Some((label, value)) = c.text.split_once(':') {
+            let value = value.trim();
+            if value.is_empty() && i + 1 < cells.len() && !cells[i + 1].text.contains(':') {
+                out.push((label.to_string(), cells[i + 1].text.clone(), c.confidence.min(cells[i + 1].confidence), true));
+                i += 2;
+                continue;
+            }
+            out.push((label.to_string(), value.to_string(), c.confidence, true));
+        } else if i == 0 && cells.len() >= 2 && !cells.iter().any(|c| c.text.contains(':')) {
+            let rest: Vec<&str> = cells[1..].iter().map(|c| c.text.as_str()).collect();
+            let conf = cells.iter().map(|c| c.confidence).fold(1.0, f32::min);
+            out.push((c.text.clone(), rest.join(" "), conf, false));
+            break;
+        }
+        i += 1;
+    }
+    out
+}

@@ -1,0 +1,58 @@
+//! Segmentation: lines -> sections (demographics, encounter, vitals, problems, ...), by the
+//! blueprint's headings. Text before the first heading is the `header` section.
+use super::blueprint::{cue_form, Blueprint};
+use super::layout::{Line, Page};
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub kind: String,
+    pub heading: String,
+    pub lines: Vec<Line>,
+}
+
+/// A segmentation stage (a layout model or a cloud service could replace the heading rules).
+pub trait Segmenter: Send + Sync {
+    fn segment(&self, pages: &[Page]) -> Vec<Section>;
+}
+
+pub struct HeadingSegmenter {
+    pub blueprint: &'static Blueprint,
+}
+
+impl HeadingSegmenter {
+    /// The section kind a line starts, when it is a heading (its whole text is one).
+    fn heading_kind(&self, line: &Line) -> Option<&str> {
+        let text = line.text();
+        let t = text.trim();
+        // "Label: value" is a field, not a heading.
+        if let Some((_, after)) = t.split_once(':') {
+            if !after.trim().is_empty() {
+                return None;
+            }
+        }
+        let form = cue_form(t);
+        self.blueprint.sections.iter().find(|s| s.headings.iter().any(|h| *h == form)).map(|s| s.kind.as_str())
+    }
+}
+
+impl Segmenter for HeadingSegmenter {
+    fn segment(&self, pages: &[Page]) -> Vec<Section> {
+        let mut out = vec![Section { kind: "header".into(), heading: String::new(), lines: Vec::new() }];
+        for page in pages {
+            for line in &page.lines {
+                let text = line.text();
+                if self.blueprint.ignore_re.iter().any(|r| r.is_match(text.trim())) {
+                    continue;
+                }
+                if let Some(kind) = self.heading_kind(line) {
+                    out.push(Section { kind: kind.to_string(), heading: text.trim().to_string(), lines: Vec::new() });
+                    continue;
+                }
+                if let Some(s) = out.last_mut() {
+                    s.lines.push(line.clone());
+                }
+            }
+        }
+        out
+    }
+}

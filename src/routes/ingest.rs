@@ -1,0 +1,89 @@
+//! `POST [base]/$ingest-document` and `POST [base]/Patient/[id]/$ingest-document`: a PDF
+//! body (or a Parameters resource with a `document` attachment) -> the resources read from
+//! it, written in one transaction. The answer is a Parameters with the OperationOutcome
+//! (low-confidence warnings), the transaction-response Bundle and each value's confidence.
+use axum::body::Body;
+use axum::http::{header, Response, StatusCode};
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use super::request::{parse_json, FhirRequest};
+use super::response;
+use super::AppState;
+use crate::error::{FhirError, Result};
+use crate::fhir::meta;
+
+pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    if let Some(id) = patient {
+        crate::interactions::check_id(id)?;
+    }
+    let ct = fr.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (bytes, doc_type) = match media.as_str() {
+        "application/pdf" | "application/octet-stream" => (fr.body_bytes().await?, "application/pdf".to_string()),
+        "application/fhir+json" | "application/json" => attachment(&fr.body_bytes().await?)?,
+        "image/png" | "image/jpeg" | "image/tiff" => {
+            return Err(FhirError::UnsupportedMediaType(format!("{media}: images need an OCR engine, which this server does not have yet; send a PDF with a text layer")))
+        }
+        "" => return Err(FhirError::UnsupportedMediaType("a Content-Type is required (application/pdf)".into())),
+        other => return Err(FhirError::UnsupportedMediaType(format!("unsupported Content-Type '{}' for $ingest-document: send application/pdf", other.chars().take(80).collect::<String>()))),
+    };
+    if bytes.is_empty() {
+        return Err(FhirError::BadRequest("the request body is empty; a document is required".into()));
+    }
+    let settings = app.config.ingest_settings();
+    let ing = crate::ingest::ingest(
+        &app.fhir,
+        crate::TENANT,
+        &fr.out.base_url,
+        app.config.bundle_limits(),
+        bytes,
+        doc_type,
+        patient.map(|p| format!("Patient/{p}")),
+        settings,
+    )
+    .await?;
+    let entries: Vec<Value> = ing
+        .outcome
+        .entries
+        .iter()
+        .map(|e| {
+            let mut resp = json!({"status": status_text(e.status)});
+            if let Some(v) = &e.version {
+                resp["location"] = json!(format!("{}/{}/_history/{}", v.resource_type, v.id, v.version));
+                resp["etag"] = json!(format!("W/\"{}\"", v.version));
+                resp["lastModified"] = json!(meta::instant(v.last_updated));
+            }
+            json!({"response": resp})
+        })
+        .collect();
+    let tr = json!({"resourceType": "Bundle", "id": uuid::Uuid::new_v4().to_string(), "type": "transaction-response", "entry": entries});
+    let body = crate::ingest::response(&ing, tr);
+    Ok(response::json_value(StatusCode::OK, &fr.out, &body))
+}
+
+fn status_text(code: u16) -> String {
+    let reason = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    format!("{code} {reason}").trim_end().to_string()
+}
+
+/// The `document` attachment of a Parameters resource.
+fn attachment(body: &[u8]) -> Result<(Bytes, String)> {
+    let v = parse_json(body)?;
+    if v.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Err(FhirError::BadRequest("a JSON body must be a Parameters resource with a 'document' attachment".into()));
+    }
+    let att = v
+        .get("parameter")
+        .and_then(Value::as_array)
+        .and_then(|ps| ps.iter().find(|p| p.get("name").and_then(Value::as_str) == Some("document")))
+        .and_then(|p| p.get("valueAttachment"))
+        .ok_or_else(|| FhirError::BadRequest("the Parameters has no 'document' parameter with a valueAttachment".into()))?;
+    let data = att.get("data").and_then(Value::as_str).ok_or_else(|| FhirError::BadRequest("the document attachment has no data (references are not supported yet)".into()))?;
+    let compact: Vec<u8> = data.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|e| FhirError::BadRequest(format!("the attachment data is not valid base64: {e}")))?;
+    let ct = att.get("contentType").and_then(Value::as_str).unwrap_or("application/pdf").to_string();
+    Ok((Bytes::from(bytes), ct))
+}

@@ -1,0 +1,151 @@
+//! `$ingest-document` over HTTP: a text-layer PDF becomes coded resources in one
+//! transaction; the same document twice writes nothing new; bad documents get a 4xx
+//! OperationOutcome and nothing is written.
+mod common;
+
+use common::TestServer;
+use reqwest::Method;
+use serde_json::Value;
+
+fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/bench/ingest/corpus/{name}", env!("CARGO_MANIFEST_DIR"))).expect("corpus file")
+}
+
+async fn post_doc(s: &TestServer, path: &str, ct: &str, body: Vec<u8>) -> common::Resp {
+    s.send(s.req(Method::POST, path).header("content-type", ct).body(body)).await
+}
+
+async fn total(s: &TestServer, query: &str) -> u64 {
+    let r = s.get(&format!("{query}{}_summary=count", if query.contains('?') { "&" } else { "?" })).await;
+    r.expect(200, query);
+    r.json()["total"].as_u64().unwrap_or(0)
+}
+
+fn param<'a>(p: &'a Value, name: &str) -> &'a Value {
+    p["parameter"].as_array().and_then(|ps| ps.iter().find(|x| x["name"] == name)).map(|x| &x["resource"]).unwrap_or(&Value::Null)
+}
+
+/// A PDF made of the given objects (1 is the catalog), with a correct xref table.
+fn pdf(objects: &[&str], trailer_extra: &str) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R {trailer_extra}>>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    out
+}
+
+#[tokio::test]
+async fn a_text_pdf_becomes_coded_resources_once() {
+    let s = TestServer::start();
+    let doc = corpus("000-clinic.pdf");
+    let truth: Value = serde_json::from_slice(&corpus("000-clinic.truth.json")).expect("truth");
+    let r = post_doc(&s, "/$ingest-document", "application/pdf", doc.clone()).await;
+    r.expect(200, "ingest");
+    let p = r.json();
+    assert_eq!(p["resourceType"], "Parameters");
+    assert_eq!(param(&p, "outcome")["resourceType"], "OperationOutcome");
+    let tr = param(&p, "transaction");
+    assert_eq!(tr["type"], "transaction-response");
+    let created = tr["entry"].as_array().expect("entries").iter().filter(|e| e["response"]["status"].as_str().is_some_and(|x| x.starts_with("201"))).count();
+    assert!(created >= 10, "only {created} resources created: {tr}");
+    // every extracted value is reported with a confidence in [0, 1]
+    let fields: Vec<&Value> = p["parameter"].as_array().expect("params").iter().filter(|x| x["name"] == "field").collect();
+    assert!(fields.len() > 30);
+    for f in &fields {
+        let c = f["part"][2]["valueDecimal"].as_f64().expect("confidence");
+        assert!((0.0..=1.0).contains(&c));
+    }
+    // the patient, found by its MRN
+    let mrn = truth["fields"]["patient.mrn"].as_str().expect("mrn");
+    let pats = s.get(&format!("/Patient?identifier=urn:hearth:ingest:mrn|{mrn}")).await.json();
+    assert_eq!(pats["total"], 1, "{pats}");
+    let patient = &pats["entry"][0]["resource"];
+    assert_eq!(patient["birthDate"], truth["fields"]["patient.birthDate"]);
+    assert!(patient["extension"][0]["valueDecimal"].as_f64().is_some(), "confidence extension: {patient}");
+    let pid = patient["id"].as_str().expect("id").to_string();
+    // vital signs with LOINC + UCUM
+    let hr = s.get(&format!("/Observation?subject=Patient/{pid}&code=http://loinc.org|8867-4")).await.json();
+    assert_eq!(hr["total"], 1, "{hr}");
+    let q = &hr["entry"][0]["resource"]["valueQuantity"];
+    assert_eq!(q["system"], "http://unitsofmeasure.org");
+    assert_eq!(q["value"].to_string(), truth["fields"]["vitals.heartRate"].as_str().expect("hr"));
+    // the original document, stored and pointed at
+    let docs = s.get(&format!("/DocumentReference?subject=Patient/{pid}")).await.json();
+    assert_eq!(docs["total"], 1);
+    let url = docs["entry"][0]["resource"]["content"][0]["attachment"]["url"].as_str().expect("url").to_string();
+    let bin = s.send(s.req(Method::GET, &format!("/{url}")).header("accept", "application/pdf")).await;
+    bin.expect(200, "binary");
+    assert_eq!(bin.body.as_ref(), doc.as_slice());
+    // provenance of every created resource
+    assert_eq!(total(&s, &format!("/Provenance?entity={url}")).await, 1);
+    // unknown terms are text only: no Condition carries a coding that is not in the subsets
+    let conds = s.get(&format!("/Condition?subject=Patient/{pid}&_count=100")).await.json();
+    for e in conds["entry"].as_array().into_iter().flatten() {
+        let code = &e["resource"]["code"];
+        assert!(code["text"].is_string());
+        if let Some(c) = code["coding"].as_array() {
+            assert_eq!(c[0]["system"], "http://snomed.info/sct");
+        }
+    }
+    // the same document again: nothing new
+    let before = s.system_history_count().await;
+    let obs_before = total(&s, "/Observation").await;
+    let r2 = post_doc(&s, "/$ingest-document", "application/pdf", doc).await;
+    r2.expect(200, "second ingest");
+    assert_eq!(total(&s, "/Observation").await, obs_before);
+    assert_eq!(total(&s, "/Patient").await, 1);
+    assert_eq!(s.system_history_count().await, before, "a second ingestion wrote new versions");
+}
+
+#[tokio::test]
+async fn attach_to_a_known_patient() {
+    let s = TestServer::start();
+    let r = s.post_json("/Patient", &serde_json::json!({"resourceType": "Patient", "name": [{"family": "Known"}]})).await;
+    r.expect(201, "create patient");
+    let loc = r.header("location").expect("location");
+    let id = loc.split("/Patient/").nth(1).and_then(|x| x.split('/').next()).expect("id").to_string();
+    let r = post_doc(&s, &format!("/Patient/{id}/$ingest-document"), "application/pdf", corpus("001-summary.pdf")).await;
+    r.expect(200, "ingest into a known patient");
+    assert_eq!(total(&s, "/Patient").await, 1, "no second patient");
+    assert!(total(&s, &format!("/Observation?subject=Patient/{id}")).await > 3);
+    let r = post_doc(&s, "/Patient/nobody/$ingest-document", "application/pdf", corpus("001-summary.pdf")).await;
+    r.expect(404, "unknown patient");
+}
+
+#[tokio::test]
+async fn bad_documents_get_4xx_and_nothing_is_written() {
+    let s = TestServer::start_with_args(&["--ingest-max-pages", "1"]);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("text/plain", b"hello".to_vec(), 415, "not a document"),
+        ("image/png", b"\x89PNG\r\n".to_vec(), 415, "image without OCR"),
+        ("application/pdf", b"hello, not a pdf".to_vec(), 422, "not a PDF"),
+        ("application/pdf", b"%PDF-1.4\n1 0 obj garbage".to_vec(), 422, "corrupt PDF"),
+        ("application/pdf", pdf(&["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [] /Count 0 >>"], ""), 422, "zero pages"),
+        (
+            "application/pdf",
+            pdf(
+                &["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+                  "<< /Filter /Standard /V 1 /R 2 /Length 40 /O <0000000000000000000000000000000000000000000000000000000000000000> /U <0000000000000000000000000000000000000000000000000000000000000000> /P -4 >>"],
+                "/Encrypt 4 0 R /ID [<01020304050607080910111213141516> <01020304050607080910111213141516>] ",
+            ),
+            422,
+            "encrypted",
+        ),
+        ("application/pdf", corpus("000-clinic.pdf"), 413, "more pages than the limit"),
+        ("application/pdf", Vec::new(), 400, "empty body"),
+    ];
+    for (ct, body, status, what) in cases {
+        let r = post_doc(&s, "/$ingest-document", ct, body).await;
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+        assert_eq!(r.json()["resourceType"], "OperationOutcome", "{what}");
+    }
+    assert_eq!(s.system_history_count().await, 0, "something was written");
+}
