@@ -21,6 +21,8 @@ pub enum Command {
     Reindex(ServeConfig),
     /// Load Bundles and NDJSON files (plain, .gz or .bz2) into a server or a data directory.
     Import(ImportConfig),
+    /// Mint a development token signed by the local dev key (trusted with HEARTH_AUTH=dev).
+    Token(TokenConfig),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -95,6 +97,78 @@ pub struct ServeConfig {
     /// $ingest-document: `flag` keeps low-confidence values (flagged), `omit` leaves them out.
     #[arg(long, env = "HEARTH_INGEST_LOW_CONFIDENCE", default_value = "flag")]
     pub ingest_low_confidence: String,
+    /// Authentication: `none` (only allowed on a loopback address unless
+    /// --insecure-no-auth), `jwt` (tokens of an OpenID Connect issuer, e.g. Cognito) or `dev`
+    /// (tokens minted by `hearth token`). Default: none.
+    #[arg(long, env = "HEARTH_AUTH")]
+    pub auth: Option<String>,
+    /// Serve without authentication on a non-loopback address.
+    #[arg(long, env = "HEARTH_INSECURE_NO_AUTH", default_value_t = false)]
+    pub insecure_no_auth: bool,
+    /// The `iss` tokens must carry (e.g. https://cognito-idp.REGION.amazonaws.com/POOL_ID).
+    #[arg(long, env = "HEARTH_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Where the issuer's signing keys are (default: ISSUER/.well-known/jwks.json).
+    #[arg(long, env = "HEARTH_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Accepted audiences, comma-separated: `aud`, or `client_id` of Cognito access tokens.
+    #[arg(long, env = "HEARTH_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The claim holding the caller's groups.
+    #[arg(long, env = "HEARTH_GROUPS_CLAIM", default_value = "cognito:groups")]
+    pub groups_claim: String,
+    /// The claim holding the caller's tenant.
+    #[arg(long, env = "HEARTH_TENANT_CLAIM", default_value = "custom:tenantId")]
+    pub tenant_claim: String,
+    /// Role rules (JSON: groupRules -> interactions x resources); default: the built-in
+    /// rules/default.json.
+    #[arg(long, env = "HEARTH_RULES_FILE")]
+    pub rules_file: Option<PathBuf>,
+    /// Append-only JSON-lines audit log (default: DATA_DIR/audit.jsonl; `off` disables it).
+    #[arg(long, env = "HEARTH_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+    /// The development signing key for `HEARTH_AUTH=dev` and `hearth token`
+    /// (default: DATA_DIR/dev-signing-key.p8, created on first use).
+    #[arg(long, env = "HEARTH_DEV_KEY_FILE")]
+    pub dev_key_file: Option<PathBuf>,
+    /// OAuth endpoints advertised to SMART apps (default: ISSUER/oauth2/authorize and /token).
+    #[arg(long, env = "HEARTH_OAUTH_AUTHORIZE_URL")]
+    pub oauth_authorize_url: Option<String>,
+    #[arg(long, env = "HEARTH_OAUTH_TOKEN_URL")]
+    pub oauth_token_url: Option<String>,
+}
+
+/// `hearth token`: a development token signed by the local dev key.
+#[derive(Debug, Clone, Args)]
+pub struct TokenConfig {
+    /// Groups (claim `cognito:groups`), e.g. practitioner, non-practitioner, auditor.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// SMART launch context: the patient id.
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// SMART scopes, space-separated, e.g. "patient/*.rs".
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Tenant (claim `custom:tenantId`).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// `fhirUser`, e.g. Practitioner/123.
+    #[arg(long)]
+    pub fhir_user: Option<String>,
+    #[arg(long, default_value = "dev-user")]
+    pub sub: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+    #[arg(long, env = "HEARTH_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "HEARTH_DEV_KEY_FILE")]
+    pub dev_key_file: Option<PathBuf>,
+    #[arg(long, env = "HEARTH_GROUPS_CLAIM", default_value = "cognito:groups")]
+    pub groups_claim: String,
+    #[arg(long, env = "HEARTH_TENANT_CLAIM", default_value = "custom:tenantId")]
+    pub tenant_claim: String,
 }
 
 impl ServeConfig {

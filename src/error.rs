@@ -25,6 +25,12 @@ pub enum FhirError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Internal(String),
+    /// 401: no valid bearer token (answered with `WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 pub type Result<T> = std::result::Result<T, FhirError>;
@@ -43,6 +49,8 @@ impl FhirError {
             FhirError::PayloadTooLarge(_) => 413,
             FhirError::UnsupportedMediaType(_) => 415,
             FhirError::Internal(_) => 500,
+            FhirError::Unauthorized(_) => 401,
+            FhirError::Forbidden(_) => 403,
         }
     }
 
@@ -57,6 +65,8 @@ impl FhirError {
             FhirError::NotAcceptable(_) | FhirError::UnsupportedMediaType(_) => "not-supported",
             FhirError::PayloadTooLarge(_) => "too-costly",
             FhirError::Internal(_) => "exception",
+            FhirError::Unauthorized(_) => "login",
+            FhirError::Forbidden(_) => "forbidden",
         };
         vec![Issue::error(code, self.to_string())]
     }

@@ -1,4 +1,5 @@
 //! Hearth: a FHIR R4 server. See ARCHITECTURE.md in the shared folder for the layers.
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod fhir;
@@ -10,5 +11,5 @@ pub mod routes;
 pub mod search;
 pub mod server;
 
-/// The tenant used until multi-tenancy arrives with access control.
+/// The tenant of requests without a tenant (no `/tenant/{id}` prefix, no tenant claim).
 pub const TENANT: &str = "default";

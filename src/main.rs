@@ -12,6 +12,7 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Serve(c)) => hearth::server::serve(c).await,
         Some(Command::Reindex(c)) => hearth::server::reindex(c).await,
         Some(Command::Import(c)) => hearth::import::run(c).await,
+        Some(Command::Token(c)) => hearth::auth::mint_dev_token(&c),
         None => hearth::server::serve(cli.serve).await,
     };
     match result {

@@ -20,10 +20,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error 
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
     let compartments = Arc::new(Compartments::from_definitions(defs)?);
     let fhir = Fhir { store: store.clone(), search: store.clone(), schema, compartments, blobs, defs };
+    let auth = crate::auth::Auth::from_config(&config)?;
     let base_path = config.normalized_base_path();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(AppState { fhir, config, base_path: base_path.clone() });
+    let app = router(AppState { fhir, config, base_path: base_path.clone(), auth });
     tracing::info!(%addr, base = %base_path, "serving FHIR R4");
     // Tests and scripts wait for this exact line on stdout.
     println!("Hearth listening on http://{addr}");

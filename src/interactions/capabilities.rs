@@ -82,3 +82,22 @@ pub fn capability_statement(defs: &Definitions, registry: &Registry, base_url: &
         }]
     })
 }
+
+/// The `rest.security` section of a server that takes SMART on FHIR bearer tokens.
+pub fn add_security(cs: &mut Value, authorize_url: &str, token_url: &str) {
+    let security = serde_json::json!({
+        "cors": true,
+        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}],
+            "text": "OAuth2 bearer tokens (SMART on FHIR scopes v1 and v2)"}],
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [
+                {"url": "authorize", "valueUri": authorize_url},
+                {"url": "token", "valueUri": token_url}
+            ]
+        }]
+    });
+    if let Some(rest) = cs.get_mut("rest").and_then(Value::as_array_mut).and_then(|r| r.first_mut()) {
+        rest["security"] = security;
+    }
+}

@@ -1,6 +1,7 @@
 use super::{check_type, Fhir};
 use crate::error::{FhirError, Result};
-use crate::search::query::{self, SearchQuery};
+use crate::auth::guard::Confinement;
+use crate::search::query::{self, Filter, SearchQuery};
 use crate::search::SearchPage;
 
 /// Page-size limits from the configuration.
@@ -16,11 +17,27 @@ pub struct Paging {
 pub async fn search(
     fhir: &Fhir,
     tenant: &str,
+    types: Vec<String>,
+    params: &[(String, String)],
+    strict: bool,
+    paging: Paging,
+    compartment: Option<(&str, &str)>,
+) -> Result<(SearchQuery, SearchPage)> {
+    search_confined(fhir, tenant, types, params, strict, paging, compartment, &Confinement::default()).await
+}
+
+/// A search confined by access control: `confine.filters` are AND-ed into the query, and
+/// chains / `_has` are refused when `confine.no_chains`.
+#[allow(clippy::too_many_arguments)]
+pub async fn search_confined(
+    fhir: &Fhir,
+    tenant: &str,
     mut types: Vec<String>,
     params: &[(String, String)],
     strict: bool,
     paging: Paging,
     compartment: Option<(&str, &str)>,
+    confine: &Confinement,
 ) -> Result<(SearchQuery, SearchPage)> {
     for t in &types {
         check_type(fhir, t)?;
@@ -48,8 +65,23 @@ pub async fn search(
             .ok_or_else(|| FhirError::NotFound(format!("{member} is not part of the {ctype} compartment")))?;
         q.filters.insert(0, filter);
     }
+    if confine.no_chains && q.filters.iter().any(reaches_out) {
+        return Err(FhirError::Forbidden("chained parameters and _has are not available to this token".into()));
+    }
+    for (i, f) in confine.filters.iter().enumerate() {
+        q.filters.insert(i, f.clone());
+    }
     super::valueset::expand_filters(fhir, tenant, &mut q.filters).await?;
     let count = q.count.unwrap_or(paging.default).min(paging.max);
     let page = fhir.search.search(tenant, q.clone(), count).await?;
     Ok((q, page))
+}
+
+/// A chain or `_has` anywhere in the filter.
+fn reaches_out(f: &Filter) -> bool {
+    match f {
+        Filter::Chain { .. } | Filter::Has { .. } => true,
+        Filter::AnyOf(list) => list.iter().any(reaches_out),
+        _ => false,
+    }
 }

@@ -24,7 +24,7 @@ pub async fn post(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>
     // In a Bundle the default is the minimal answer (status, location, etag).
     let ret = if fr.headers.contains_key("prefer") { prefer_return(&fr.headers) } else { Return::Minimal };
     let limits = app.config.bundle_limits();
-    let outcome = match transaction::process(&app.fhir, crate::TENANT, body, limits, &fr.out.base_url).await {
+    let outcome = match transaction::process(&app.fhir, &fr.tenant, body, limits, &fr.out.base_url).await {
         Ok(o) => o,
         Err(f) => {
             let status = StatusCode::from_u16(f.error.status()).unwrap_or(StatusCode::BAD_REQUEST);

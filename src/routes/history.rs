@@ -40,7 +40,22 @@ pub async fn history(app: &AppState, fr: &mut FhirRequest, scope: HistoryScope) 
     }
     let cursor = fr.param("_cursor").map(str::to_string);
     let query = HistoryQuery { scope, since, at, count, cursor };
-    let page = interactions::history::history(&app.fhir, crate::TENANT, query).await?;
+    let mut page = interactions::history::history(&app.fhir, &fr.tenant, query).await?;
+    if matches!(fr.access, crate::auth::principal::Access::Restricted(_)) {
+        // Instance history under restricted access: only the versions the token may see.
+        let guard = fr.guard(app);
+        let mut kept = Vec::new();
+        for v in std::mem::take(&mut page.entries) {
+            if guard.visible(&fr.access, &v).await? {
+                kept.push(v);
+            }
+        }
+        if kept.is_empty() && page.next.is_none() {
+            return Err(crate::auth::guard::forbidden("no version of this resource is within what the token may access"));
+        }
+        page.total = None;
+        page.entries = kept;
+    }
 
     let kept: Vec<(String, String)> =
         fr.query.iter().filter(|(k, _)| KNOWN.contains(&k.as_str()) && k != "_cursor").cloned().collect();

@@ -38,7 +38,8 @@ pub async fn create(app: &AppState, fr: &mut FhirRequest, resource_type: &str) -
         return super::conditional::create(app, fr, resource_type, &criteria).await;
     }
     let resource = write_body(fr, resource_type, None).await?;
-    let v = interactions::create::create(&app.fhir, crate::TENANT, resource_type, resource).await?;
+    fr.guard(app).ensure_writable_body(&fr.access, &resource)?;
+    let v = interactions::create::create(&app.fhir, &fr.tenant, resource_type, resource).await?;
     let v = interactions::binary::hydrate(&app.fhir, v).await?;
     Ok(response::resource(StatusCode::CREATED, &fr.out, &v, prefer_return(&fr.headers), true))
 }
@@ -49,7 +50,8 @@ pub async fn update(app: &AppState, fr: &mut FhirRequest, resource_type: &str, i
     interactions::check_id(id)?;
     let if_match = negotiate::if_match(&fr.headers)?;
     let resource = write_body(fr, resource_type, Some(id)).await?;
-    let (v, created) = interactions::update::update(&app.fhir, crate::TENANT, resource_type, id, resource, if_match).await?;
+    fr.guard(app).ensure_writable_body(&fr.access, &resource)?;
+    let (v, created) = interactions::update::update(&app.fhir, &fr.tenant, resource_type, id, resource, if_match).await?;
     let v = interactions::binary::hydrate(&app.fhir, v).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(response::resource(status, &fr.out, &v, prefer_return(&fr.headers), true))
@@ -58,7 +60,7 @@ pub async fn update(app: &AppState, fr: &mut FhirRequest, resource_type: &str, i
 pub async fn delete(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id: &str) -> Result<Response<Body>> {
     fr.negotiate(false)?;
     let if_match = negotiate::if_match(&fr.headers)?;
-    let deleted = interactions::delete::delete(&app.fhir, crate::TENANT, resource_type, id, if_match).await?;
+    let deleted = interactions::delete::delete(&app.fhir, &fr.tenant, resource_type, id, if_match).await?;
     let mut resp = match prefer_return(&fr.headers) {
         negotiate::Return::OperationOutcome => {
             let msg = match &deleted {
@@ -84,10 +86,20 @@ pub async fn delete(app: &AppState, fr: &mut FhirRequest, resource_type: &str, i
 pub async fn read(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id: &str, vid: Option<&str>) -> Result<Response<Body>> {
     let is_binary = resource_type == "Binary";
     let neg = fr.negotiate(is_binary)?;
-    let v = match vid {
-        None => interactions::read::read(&app.fhir, crate::TENANT, resource_type, id).await?,
-        Some(vid) => interactions::vread::vread(&app.fhir, crate::TENANT, resource_type, id, vid).await?,
+    let read = match vid {
+        None => interactions::read::read(&app.fhir, &fr.tenant, resource_type, id).await,
+        Some(vid) => interactions::vread::vread(&app.fhir, &fr.tenant, resource_type, id, vid).await,
     };
+    let restricted = matches!(fr.access, crate::auth::principal::Access::Restricted(_));
+    let v = match read {
+        Ok(v) => v,
+        // Under restricted access, absent and deleted look like any other resource out of reach.
+        Err(FhirError::NotFound(_) | FhirError::Gone(_)) if restricted => {
+            return Err(crate::auth::guard::forbidden(format!("{resource_type}/{id} is outside what the token may access")))
+        }
+        Err(e) => return Err(e),
+    };
+    fr.guard(app).ensure_visible(&fr.access, &v).await?;
     if vid.is_none() && (negotiate::if_none_match(&fr.headers, v.version) || negotiate::not_modified_since(&fr.headers, v.last_updated)) {
         return Ok(response::not_modified(&v));
     }

@@ -1,4 +1,5 @@
 //! HTTP layer: FHIR paths, headers and status codes on top of the interactions.
+mod authz;
 mod bundle;
 mod bundle_post;
 mod conditional;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub fhir: Fhir,
     pub config: ServeConfig,
     pub base_path: String,
+    pub auth: crate::auth::Auth,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -40,6 +42,9 @@ pub fn router(state: AppState) -> Router {
     } else {
         r.route(&base, any(dispatch)).route(&format!("{base}/"), any(dispatch)).route(&format!("{base}/{{*rest}}"), any(dispatch))
     };
+    // Tenants (pool model): `/tenant/{id}{base}/...`.
+    let tb = format!("/tenant/{{tenant}}{base}");
+    r = r.route(&tb, any(dispatch)).route(&format!("{tb}/"), any(dispatch)).route(&format!("{tb}/{{*rest}}"), any(dispatch));
     r.fallback(not_found).with_state(state)
 }
 
@@ -53,10 +58,19 @@ async fn dispatch(State(app): State<Arc<AppState>>, req: Request<Body>) -> Respo
         Ok(fr) => fr,
         Err((err, out)) => return response::error(&err, &out),
     };
-    match route(&app, &mut fr).await {
+    let result = match authz::authorize(&app, &mut fr).await {
+        Ok(()) => route(&app, &mut fr).await,
+        Err(e) => Err(e),
+    };
+    let mut resp = match result {
         Ok(resp) => resp,
         Err(err) => response::error(&err, &fr.out),
+    };
+    authz::audit(&app, &fr, resp.status().as_u16());
+    if let Ok(h) = axum::http::HeaderValue::from_str(&fr.request_id) {
+        resp.headers_mut().insert("x-request-id", h);
     }
+    resp
 }
 
 async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
@@ -68,9 +82,13 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
         (["metadata"], &Method::GET) => {
             fr.negotiate(false)?;
             let date = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
-            let cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry(), &fr.out.base_url, &date);
+            let mut cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry(), &fr.out.base_url, &date);
+            if let (Some(a), Some(t)) = (&app.auth.authorize_url, &app.auth.token_url) {
+                interactions::capabilities::add_security(&mut cs, a, t);
+            }
             Ok(response::json_value(StatusCode::OK, &fr.out, &cs))
         }
+        ([".well-known", "smart-configuration"], &Method::GET) => authz::smart_configuration(app, fr),
         ([], &Method::GET) => search::search(app, fr, Vec::new(), false).await,
         (["_search"], &Method::POST) => search::search(app, fr, Vec::new(), true).await,
         ([t], &Method::GET) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], false).await,

@@ -28,10 +28,10 @@ pub async fn patch(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id
         Some(_) => PatchBody::FhirPath(fr.json_body().await?),
     };
     let v = match id {
-        Some(id) => interactions::patch::patch(&app.fhir, crate::TENANT, resource_type, id, body, if_match).await?,
+        Some(id) => interactions::patch::patch(&app.fhir, &fr.tenant, resource_type, id, body, if_match).await?,
         None => {
             let params = super::conditional::criteria_params(fr);
-            interactions::conditional::patch(&app.fhir, crate::TENANT, resource_type, &params, body, if_match).await?
+            interactions::conditional::patch(&app.fhir, &fr.tenant, resource_type, &params, body, if_match).await?
         }
     };
     Ok(response::resource(StatusCode::OK, &fr.out, &v, prefer_return(&fr.headers), false))

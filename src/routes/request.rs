@@ -20,6 +20,16 @@ pub struct FhirRequest {
     body: Option<Body>,
     max_body: usize,
     pub out: Output,
+    /// The tenant of the URL prefix `/tenant/{id}/...`, if any.
+    pub url_tenant: Option<String>,
+    /// The tenant every interaction of this request runs in (URL and token agree).
+    pub tenant: String,
+    /// The authenticated caller; `None` without authentication (mode `none`).
+    pub principal: Option<std::sync::Arc<crate::auth::principal::Principal>>,
+    /// What the request does and what the caller may do (set before routing).
+    pub target: Option<crate::auth::interaction::Target>,
+    pub access: crate::auth::principal::Access,
+    pub request_id: String,
 }
 
 impl FhirRequest {
@@ -36,9 +46,30 @@ impl FhirRequest {
         let query: Vec<(String, String)> =
             form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let pretty = query.iter().any(|(k, v)| k == "_pretty" && v == "true");
-        let out = Output::new(base_url, None, pretty);
         let path = parts.uri.path().to_string();
-        let rest = path.strip_prefix(app.base_path.as_str()).unwrap_or(&path);
+        // `/tenant/{id}{base}/...`: the tenant in the URL (checked against the token's).
+        let mut url_tenant = None;
+        let mut rest = path.as_str();
+        if let Some(after) = path.strip_prefix("/tenant/") {
+            let (id, tail) = match after.find('/') {
+                Some(i) => (&after[..i], &after[i..]),
+                None => (after, ""),
+            };
+            if !crate::interactions::is_valid_id(id) {
+                return Err((FhirError::NotFound("no such tenant".into()), Output::new(base_url, None, pretty)));
+            }
+            url_tenant = Some(id.to_string());
+            rest = tail;
+        }
+        let base_url = match &url_tenant {
+            None => base_url,
+            Some(t) => match base_url.strip_suffix(app.base_path.as_str()) {
+                Some(root) if !app.base_path.is_empty() => format!("{root}/tenant/{t}{}", app.base_path),
+                _ => format!("{base_url}/tenant/{t}"),
+            },
+        };
+        let out = Output::new(base_url, None, pretty);
+        let rest = rest.strip_prefix(app.base_path.as_str()).unwrap_or(rest);
         let mut segments = Vec::new();
         for seg in rest.split('/').filter(|s| !s.is_empty()) {
             match percent_encoding::percent_decode_str(seg).decode_utf8() {
@@ -55,7 +86,23 @@ impl FhirRequest {
             body: Some(body),
             max_body: app.config.max_body_bytes,
             out,
+            tenant: url_tenant.clone().unwrap_or_else(|| crate::TENANT.to_string()),
+            url_tenant,
+            principal: None,
+            target: None,
+            access: crate::auth::principal::Access::Full,
+            request_id: uuid::Uuid::new_v4().to_string(),
         })
+    }
+
+    /// The access checks for this request's caller and tenant.
+    pub fn guard<'a>(&self, app: &'a AppState) -> crate::auth::guard::Guard<'a> {
+        crate::auth::guard::Guard { fhir: &app.fhir, rules: &app.auth.rules, tenant: self.tenant.clone(), principal: self.principal.clone() }
+    }
+
+    /// Puts a body read for the access checks back for the handler.
+    pub fn set_body(&mut self, bytes: Bytes) {
+        self.body = Some(Body::from(bytes));
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {

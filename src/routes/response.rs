@@ -60,6 +60,9 @@ pub fn error(err: &FhirError, out: &Output) -> Response<Body> {
         tracing::error!(error = %err, "request failed");
     }
     let mut resp = outcome(status, out, &err.issues());
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"hearth\", error=\"invalid_token\""));
+    }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, DELETE"));
     }

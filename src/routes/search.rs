@@ -9,7 +9,9 @@ use crate::error::{FhirError, Result};
 use crate::fhir::definitions::Definitions;
 use crate::fhir::meta;
 use crate::fhir::outcome::{operation_outcome, Issue, Severity};
-use crate::interactions::search::{search as run_search, Paging};
+use crate::auth::guard::{Confinement, Guard};
+use crate::auth::principal::Access;
+use crate::interactions::search::{search_confined, Paging};
 use crate::persistence::StoredVersion;
 use crate::search::query::{SearchQuery, Summary};
 
@@ -39,7 +41,10 @@ pub async fn search_in(
     let strict = fr.headers.get_all("prefer").iter().any(|v| v.to_str().unwrap_or("").replace(' ', "").contains("handling=strict"));
     let paging = Paging { default: app.config.default_page_size, max: app.config.max_page_size };
     let path = fr.segments.iter().filter(|s| s.as_str() != "_search").cloned().collect::<Vec<_>>().join("/");
-    let (q, page) = run_search(&app.fhir, crate::TENANT, types, &params, strict, paging, compartment).await?;
+    let guard = fr.guard(app);
+    let (types, confine) = confinement(&guard, &fr.access, types, &params)?;
+    let (q, mut page) = search_confined(&app.fhir, &fr.tenant, types, &params, strict, paging, compartment, &confine).await?;
+    page.included = guard.filter_included(std::mem::take(&mut page.included)).await?;
     let link = |cursor: Option<&str>| {
         let mut ser = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &q.applied {
@@ -141,4 +146,26 @@ fn shape(defs: &Definitions, resource: &mut Value, q: &SearchQuery) {
             }
         }
     }
+}
+
+/// The filters confining a search under restricted access. A system-level search under
+/// restricted access must name exactly one type in `_type` (it then runs as that type's).
+fn confinement(guard: &Guard<'_>, access: &Access, types: Vec<String>, params: &[(String, String)]) -> Result<(Vec<String>, Confinement)> {
+    if !matches!(access, Access::Restricted(_)) {
+        return Ok((types, Confinement::default()));
+    }
+    let types = if types.is_empty() {
+        let named: Vec<String> = params.iter().filter(|(k, _)| k == "_type").flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_string())).filter(|t| !t.is_empty()).collect();
+        match named.as_slice() {
+            [one] => vec![one.clone()],
+            _ => return Err(FhirError::Forbidden("with this token a system-level search must name exactly one type in _type".into())),
+        }
+    } else {
+        types
+    };
+    let t = types[0].clone();
+    // The type's own access (for a system search the decision above was for the system).
+    let type_access = guard.require(crate::auth::interaction::Interaction::SearchType, Some(&t))?;
+    let confine = guard.confinement(&type_access, &t)?;
+    Ok((types, confine))
 }

@@ -40,6 +40,12 @@ impl Compartments {
         self.by_type.contains_key(compartment_type)
     }
 
+    /// The parameter codes that put `member_type` resources in a `compartment_type`
+    /// compartment (`{def}`: the compartment resource itself); `None` for non-members.
+    pub fn params(&self, compartment_type: &str, member_type: &str) -> Option<&[String]> {
+        self.by_type.get(compartment_type)?.get(member_type).map(Vec::as_slice)
+    }
+
     /// The filter selecting `member_type` resources in `compartment_type/id`, or `None` when
     /// that type is not a member of the compartment.
     pub fn filter(&self, registry: &Registry, compartment_type: &str, id: &str, member_type: &str) -> Option<Filter> {
