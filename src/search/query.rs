@@ -50,7 +50,8 @@ impl Modifier {
             Modifier::Exact | Modifier::Contains => kind == P::String,
             Modifier::Text => matches!(kind, P::Token | P::Reference),
             Modifier::Not | Modifier::In | Modifier::NotIn | Modifier::OfType => kind == P::Token,
-            Modifier::Above | Modifier::Below => matches!(kind, P::Uri | P::Token | P::Reference),
+            // Subsumption on codes and hierarchies of references need terminology: uri only.
+            Modifier::Above | Modifier::Below => kind == P::Uri,
             Modifier::Identifier | Modifier::Type(_) => kind == P::Reference,
         }
     }
