@@ -125,7 +125,8 @@ async fn bad_documents_get_4xx_and_nothing_is_written() {
     let s = TestServer::start_with_args(&["--ingest-max-pages", "1"]);
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("text/plain", b"hello".to_vec(), 415, "not a document"),
-        ("image/png", b"\x89PNG\r\n".to_vec(), 415, "image without OCR"),
+        ("image/png", b"\x89PNG\r\n".to_vec(), 422, "truncated image"),
+        ("image/png", [b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".as_slice(), &100_000u32.to_be_bytes(), &100_000u32.to_be_bytes()].concat(), 413, "image bomb"),
         ("application/pdf", b"hello, not a pdf".to_vec(), 422, "not a PDF"),
         ("application/pdf", b"%PDF-1.4\n1 0 obj garbage".to_vec(), 422, "corrupt PDF"),
         ("application/pdf", pdf(&["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [] /Count 0 >>"], ""), 422, "zero pages"),

@@ -265,9 +265,16 @@ def render(fields, items, layout):
     def pairs(keys):
         keys = [k for k in keys if fields.get(k)]
         if layout == "summary":
-            for i in range(0, len(keys), 2):
-                cells = [(50 + 262 * j, f"{L[k]}: {show(k)}") for j, k in enumerate(keys[i:i + 2])]
-                w.row(cells)
+            # two pairs per line; a pair too wide for its column gets a line of its own
+            texts = [f"{L[k]}: {show(k)}" for k in keys]
+            i = 0
+            while i < len(texts):
+                if i + 1 < len(texts) and text_width(texts[i], 10) < 250 and text_width(texts[i + 1], 10) < 250:
+                    w.row([(50, texts[i]), (312, texts[i + 1])])
+                    i += 2
+                else:
+                    w.row([(50, texts[i])])
+                    i += 1
         else:
             for k in keys:
                 w.row([(50, f"{L[k]}:"), (200, show(k))] if layout == "discharge" else [(50, f"{L[k]}: {show(k)}")])

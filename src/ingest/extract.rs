@@ -148,18 +148,22 @@ impl BlueprintExtractor {
     fn list(&self, s: &Section, list: &ListDef, ex: &mut Extraction) {
         let mut header: Option<Vec<(usize, f32)>> = None; // (column index, x)
         for line in &s.lines {
-            let forms: Vec<String> = line.cells.iter().map(|c| cue_form(&c.text)).collect();
+            let cells: Vec<&Cell> = line.cells.iter().filter(|c| c.text.chars().any(char::is_alphabetic)).collect();
+            let forms: Vec<String> = cells.iter().map(|c| cue_form(c.text.trim_matches(|ch: char| !ch.is_alphanumeric() && ch != '#'))).collect();
             let matched: Vec<(usize, f32)> = forms
                 .iter()
-                .zip(&line.cells)
+                .zip(&cells)
                 .filter_map(|(f, c)| list.columns.iter().position(|col| col.cues.iter().any(|q| q == f)).map(|i| (i, c.x)))
                 .collect();
-            if matched.len() >= 2 && matched.len() == line.cells.len() {
+            if matched.len() >= 2 && matched.len() + 1 >= cells.len() {
                 header = Some(matched);
                 continue;
             }
             let text = line.text();
-            let bullet = ["- ", "• ", "* "].iter().find_map(|b| text.trim().strip_prefix(b));
+            let trimmed = text.trim();
+            let bullet = ["- ", "• ", "* ", "~ ", "— ", "– "].iter().find_map(|b| trimmed.strip_prefix(b));
+            // OCR may lose the bullet; a line with `;` parts outside a table is an item too.
+            let bullet = bullet.or_else(|| (header.is_none() && trimmed.contains(';')).then_some(trimmed));
             if let Some(rest) = bullet {
                 if let Some(item) = self.inline_item(list, rest, line) {
                     ex.items.push(item);
@@ -190,9 +194,10 @@ impl BlueprintExtractor {
         let mut fields = BTreeMap::new();
         for cell in cells {
             // the rightmost column starting at or left of the cell
-            let col = cols.iter().filter(|(_, x)| *x <= cell.x + 3.0).max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
+            // the column whose header starts nearest (columns are left-aligned)
+            let col = cols.iter().min_by(|a, b| (a.1 - cell.x).abs().partial_cmp(&(b.1 - cell.x).abs()).unwrap_or(std::cmp::Ordering::Equal));
             let Some(&(ci, x)) = col else { continue };
-            let quality = if (cell.x - x).abs() < 3.0 { 1.0 } else { 0.9 };
+            let quality = if (cell.x - x).abs() < 3.0 { 1.0 } else if (cell.x - x).abs() < 12.0 { 0.95 } else { 0.7 };
             if let Some(v) = self.value(list, ci, &cell.text, cell.confidence, page, quality) {
                 fields.entry(v.key.clone()).or_insert(v);
             }

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod extract;
 pub mod layout;
 pub mod normalise;
+pub mod ocr;
 pub mod pdf;
 pub mod segment;
 pub mod terminology;
@@ -43,11 +44,13 @@ pub struct Settings {
     pub max_pages: usize,
     pub min_confidence: f32,
     pub low_confidence: LowConfidence,
+    /// Use Tesseract (when installed) for pages without a text layer and for images.
+    pub ocr: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_pages: 50, min_confidence: 0.6, low_confidence: LowConfidence::Flag }
+        Settings { max_pages: 50, min_confidence: 0.6, low_confidence: LowConfidence::Flag, ocr: true }
     }
 }
 
@@ -68,6 +71,12 @@ pub enum IngestError {
     TooManyPages(usize, usize),
     #[error("page(s) {0:?} have no text layer (scanned) and no OCR engine is configured")]
     NeedsOcr(Vec<usize>),
+    #[error("the image is {0} x {1} pixels; the limit is 100 megapixels")]
+    ImageTooLarge(u32, u32),
+    #[error("the body does not look like a {0} image")]
+    NotImage(String),
+    #[error("OCR failed: {0}")]
+    Ocr(String),
     #[error("no text could be read from the document")]
     NoText,
     #[error("{0}")]
@@ -78,7 +87,8 @@ impl From<IngestError> for FhirError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Unsupported(_) => FhirError::UnsupportedMediaType(e.to_string()),
-            IngestError::TooManyPages(..) => FhirError::PayloadTooLarge(e.to_string()),
+            IngestError::TooManyPages(..) | IngestError::ImageTooLarge(..) => FhirError::PayloadTooLarge(e.to_string()),
+            IngestError::Ocr(_) => FhirError::Internal(e.to_string()),
             _ => FhirError::Invalid(vec![Issue::error("processing", e.to_string())]),
         }
     }
@@ -89,6 +99,8 @@ pub trait TextSource: Send + Sync {
     fn name(&self) -> &'static str;
     /// OCR of page `number` (1-based) of the PDF.
     fn ocr_page(&self, pdf: &[u8], number: usize) -> Result<Page, IngestError>;
+    /// OCR of an image (`ext`: png, jpg, tif).
+    fn ocr_image(&self, bytes: &[u8], ext: &str) -> Result<Page, IngestError>;
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,9 +127,70 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn analyse(bytes: &[u8], content_type: &str, settings: &Settings, ocr: Option<&dyn TextSource>) -> Result<Analysis, IngestError> {
     let started = Instant::now();
     let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if !(ct == "application/pdf" || ct == "application/octet-stream" || ct.is_empty()) {
-        return Err(IngestError::Unsupported(ct));
+    let pages = match ct.as_str() {
+        "application/pdf" | "application/octet-stream" | "" => pdf_pages(bytes, settings, ocr)?,
+        "image/png" | "image/jpeg" | "image/tiff" => {
+            let ext = image_kind(bytes, &ct)?;
+            let Some(o) = ocr else { return Err(IngestError::NeedsOcr(vec![1])) };
+            vec![o.ocr_image(bytes, ext)?]
+        }
+        _ => return Err(IngestError::Unsupported(ct)),
+    };
+    let bp = Blueprint::shipped();
+    let sections = HeadingSegmenter { blueprint: bp }.segment(&pages);
+    let extraction = BlueprintExtractor { blueprint: bp }.extract(&sections);
+    if extraction.fields.is_empty() && extraction.items.is_empty() && pages.iter().all(|p| p.lines.is_empty()) {
+        return Err(IngestError::NoText);
     }
+    Ok(Analysis {
+        sha256: sha256_hex(bytes),
+        pages: pages.iter().map(|p| PageInfo { number: p.number, origin: p.origin, lines: p.lines.len() }).collect(),
+        extraction,
+        millis: started.elapsed().as_millis(),
+    })
+}
+
+/// Checks an image's signature and size (an image bomb is refused before decoding).
+fn image_kind(bytes: &[u8], ct: &str) -> Result<&'static str, IngestError> {
+    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let (ext, dims) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() >= 24 {
+        ("png", Some((be32(&bytes[16..20]), be32(&bytes[20..24]))))
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        ("jpg", jpeg_size(bytes))
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        ("tif", None)
+    } else {
+        return Err(IngestError::NotImage(ct.to_string()));
+    };
+    if let Some((w, h)) = dims {
+        if (w as u64) * (h as u64) > 100_000_000 {
+            return Err(IngestError::ImageTooLarge(w, h));
+        }
+    }
+    Ok(ext)
+}
+
+/// Width and height from a JPEG's start-of-frame marker.
+fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2;
+    while i + 9 < b.len() {
+        if b[i] != 0xFF {
+            return None;
+        }
+        let marker = b[i + 1];
+        let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let h = u16::from_be_bytes([b[i + 5], b[i + 6]]) as u32;
+            let w = u16::from_be_bytes([b[i + 7], b[i + 8]]) as u32;
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// Pages of a PDF: the text layer where a page has one, OCR where it does not.
+fn pdf_pages(bytes: &[u8], settings: &Settings, ocr: Option<&dyn TextSource>) -> Result<Vec<Page>, IngestError> {
     if !bytes.starts_with(b"%PDF-") {
         return Err(IngestError::NotPdf);
     }
@@ -144,18 +217,7 @@ pub fn analyse(bytes: &[u8], content_type: &str, settings: &Settings, ocr: Optio
         }
         tracing::warn!(pages = ?scanned, "pages without a text layer were skipped (no OCR engine)");
     }
-    let bp = Blueprint::shipped();
-    let sections = HeadingSegmenter { blueprint: bp }.segment(&pages);
-    let extraction = BlueprintExtractor { blueprint: bp }.extract(&sections);
-    if extraction.fields.is_empty() && extraction.items.is_empty() && pages.iter().all(|p| p.lines.is_empty()) {
-        return Err(IngestError::NoText);
-    }
-    Ok(Analysis {
-        sha256: sha256_hex(bytes),
-        pages: pages.iter().map(|p| PageInfo { number: p.number, origin: p.origin, lines: p.lines.len() }).collect(),
-        extraction,
-        millis: started.elapsed().as_millis(),
-    })
+    Ok(pages)
 }
 
 /// The result of an ingestion: what was read, the transaction's outcome, the warnings.
@@ -181,7 +243,10 @@ pub async fn ingest(
         crate::interactions::read::read(fhir, tenant, "Patient", id).await?;
     }
     let (b2, s2, ct2) = (bytes.clone(), settings.clone(), content_type.clone());
-    let analysis = tokio::task::spawn_blocking(move || analyse(&b2, &ct2, &s2, None))
+    let analysis = tokio::task::spawn_blocking(move || {
+        let engine = if s2.ocr { ocr::TesseractOcr::detect() } else { None };
+        analyse(&b2, &ct2, &s2, engine.as_ref().map(|e| e as &dyn TextSource))
+    })
         .await
         .map_err(|e| FhirError::Internal(format!("ingest task failed: {e}")))??;
     let now = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
@@ -190,7 +255,7 @@ pub async fn ingest(
     let input = bundle::Input {
         ex: &analysis.extraction,
         sha256: &analysis.sha256,
-        content_type: "application/pdf",
+        content_type: &content_type,
         data_base64: (!stored).then(|| base64::engine::general_purpose::STANDARD.encode(&bytes)),
         size: bytes.len(),
         patient,

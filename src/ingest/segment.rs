@@ -30,7 +30,10 @@ impl HeadingSegmenter {
                 return None;
             }
         }
-        let form = cue_form(t);
+        // OCR leaves specks and rules around headings ("~ MEDICATIONS . _ _"): only words
+        // with letters count.
+        let words: Vec<&str> = t.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic) || *w == "/").collect();
+        let form = cue_form(&words.join(" ").trim_end_matches(['.', ',', ';', '|']).to_string());
         self.blueprint.sections.iter().find(|s| s.headings.iter().any(|h| *h == form)).map(|s| s.kind.as_str())
     }
 }

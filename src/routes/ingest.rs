@@ -24,9 +24,7 @@ pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>)
     let (bytes, doc_type) = match media.as_str() {
         "application/pdf" | "application/octet-stream" => (fr.body_bytes().await?, "application/pdf".to_string()),
         "application/fhir+json" | "application/json" => attachment(&fr.body_bytes().await?)?,
-        "image/png" | "image/jpeg" | "image/tiff" => {
-            return Err(FhirError::UnsupportedMediaType(format!("{media}: images need an OCR engine, which this server does not have yet; send a PDF with a text layer")))
-        }
+        "image/png" | "image/jpeg" | "image/tiff" => (fr.body_bytes().await?, media.clone()),
         "" => return Err(FhirError::UnsupportedMediaType("a Content-Type is required (application/pdf)".into())),
         other => return Err(FhirError::UnsupportedMediaType(format!("unsupported Content-Type '{}' for $ingest-document: send application/pdf", other.chars().take(80).collect::<String>()))),
     };
@@ -36,7 +34,7 @@ pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>)
     let settings = app.config.ingest_settings();
     let ing = crate::ingest::ingest(
         &app.fhir,
-        crate::TENANT,
+        &fr.tenant,
         &fr.out.base_url,
         app.config.bundle_limits(),
         bytes,
