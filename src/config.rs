@@ -181,7 +181,6 @@ impl ServeConfig {
             } else {
                 crate::ingest::LowConfidence::Flag
             },
-            ocr: true,
         }
     }
 }

@@ -175,6 +175,8 @@ async fn a_patient_token_stays_in_its_compartment() {
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"request": {"method": "DELETE", "url": "Observation/oB-vital-signs"}}]});
     assert_denied(&call(&s, Method::POST, "", w, Some(&tx)).await, 403, "transaction delete of B's", &secrets);
+    // Operations that touch data are not for restricted tokens.
+    assert_denied(&call(&s, Method::POST, "/$reindex", w, None).await, 403, "$reindex", &secrets);
     // B's data is untouched.
     let r = call(&s, Method::GET, "/Observation/oB-vital-signs", Some(&practitioner()), None).await;
     assert_eq!(r.status, 200);

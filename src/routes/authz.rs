@@ -53,6 +53,11 @@ pub async fn authorize(app: &AppState, fr: &mut FhirRequest) -> Result<()> {
     if let Access::Restricted(rs) = &access {
         let conditional = !fr.query.iter().all(|(k, _)| matches!(k.as_str(), "_format" | "_pretty"));
         match (target.interaction, target.id.as_deref()) {
+            // Operations may read or write anything ($ingest-document, $reindex); only
+            // $validate, which touches no data, is open to restricted tokens.
+            (Interaction::Operation, _) if s.last() != Some(&"$validate") => {
+                return Err(forbidden("operations need unrestricted access"));
+            }
             (Interaction::HistoryType | Interaction::HistorySystem, _) => {
                 return Err(forbidden("type and system history need unrestricted access"));
             }
