@@ -201,7 +201,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, extractor: Option<&Extractor>, tenant: 
              RETURNING rid",
         )?
         .query_row(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq], |r| r.get(0))?;
-    crate::search::sqlite::write(tx, rid, &op.resource_type, &entries)?;
+    // A resource seen for the first time has no index rows to replace.
+    crate::search::sqlite::write(tx, rid, &op.resource_type, &entries, current.is_some())?;
     Ok(WriteResult {
         created,
         version: Some(StoredVersion {
@@ -365,7 +366,7 @@ impl SearchIndex for SqliteStore {
                 after = last.0;
                 for (rid, rtype, body) in &batch {
                     let resource: serde_json::Value = serde_json::from_slice(body).map_err(internal)?;
-                    crate::search::sqlite::write(&tx, *rid, rtype, &index_entries(&schema.extractor, &resource))?;
+                    crate::search::sqlite::write(&tx, *rid, rtype, &index_entries(&schema.extractor, &resource), true)?;
                 }
                 tx.commit()?;
                 done += batch.len() as u64;

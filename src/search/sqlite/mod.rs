@@ -41,10 +41,13 @@ CREATE INDEX IF NOT EXISTS sp_uri_rid ON sp_uri(rid);
 
 const TABLES: &[&str] = &["sp_string", "sp_token", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri"];
 
-/// Replaces the search values of resource `rid` (none for a deletion).
-pub fn write(tx: &Transaction<'_>, rid: i64, rtype: &str, entries: &[IndexEntry]) -> rusqlite::Result<()> {
-    for t in TABLES {
-        tx.prepare_cached(&format!("DELETE FROM {t} WHERE rid = ?1"))?.execute([rid])?;
+/// Replaces the search values of resource `rid` (none for a deletion); `existing` is false
+/// for a resource written for the first time, which has nothing to replace.
+pub fn write(tx: &Transaction<'_>, rid: i64, rtype: &str, entries: &[IndexEntry], existing: bool) -> rusqlite::Result<()> {
+    if existing {
+        for t in TABLES {
+            tx.prepare_cached(&format!("DELETE FROM {t} WHERE rid = ?1"))?.execute([rid])?;
+        }
     }
     for e in entries {
         let (p, g) = (e.param.as_str(), e.group as i64);
