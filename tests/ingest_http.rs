@@ -150,3 +150,27 @@ async fn bad_documents_get_4xx_and_nothing_is_written() {
     }
     assert_eq!(s.system_history_count().await, 0, "something was written");
 }
+
+#[tokio::test]
+async fn respond_async_gives_a_status_url_with_the_result() {
+    let s = TestServer::start();
+    let r = s.send(s.req(Method::POST, "/$ingest-document").header("content-type", "application/pdf").header("prefer", "respond-async").body(corpus("002-discharge.pdf"))).await;
+    r.expect(202, "async ingest");
+    let status_url = r.header("content-location").expect("Content-Location");
+    assert!(status_url.contains("/$ingest-status/"), "{status_url}");
+    let mut last = 0;
+    for _ in 0..200 {
+        let st = s.send(s.client.get(&status_url)).await;
+        last = st.status;
+        if st.status == 200 {
+            let p = st.json();
+            assert_eq!(p["resourceType"], "Parameters");
+            assert_eq!(param(&p, "transaction")["type"], "transaction-response");
+            assert_eq!(total(&s, "/Patient").await, 1);
+            return;
+        }
+        assert_eq!(st.status, 202, "{}", st.text());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the job did not finish (last status {last})");
+}

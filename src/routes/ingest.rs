@@ -2,6 +2,11 @@
 //! body (or a Parameters resource with a `document` attachment) -> the resources read from
 //! it, written in one transaction. The answer is a Parameters with the OperationOutcome
 //! (low-confidence warnings), the transaction-response Bundle and each value's confidence.
+//! With `Prefer: respond-async` the answer is 202 with a `Content-Location` status URL
+//! (`[base]/$ingest-status/[job]`: 202 while running, then the result's status and body).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use axum::body::Body;
 use axum::http::{header, Response, StatusCode};
 use base64::Engine;
@@ -32,17 +37,88 @@ pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>)
         return Err(FhirError::BadRequest("the request body is empty; a document is required".into()));
     }
     let settings = app.config.ingest_settings();
-    let ing = crate::ingest::ingest(
-        &app.fhir,
-        &fr.tenant,
-        &fr.out.base_url,
-        app.config.bundle_limits(),
-        bytes,
-        doc_type,
-        patient.map(|p| format!("Patient/{p}")),
-        settings,
-    )
-    .await?;
+    let patient = patient.map(|p| format!("Patient/{p}"));
+    let limits = app.config.bundle_limits();
+    if wants_async(fr) {
+        let fhir = Arc::new(crate::interactions::Fhir {
+            store: app.fhir.store.clone(),
+            search: app.fhir.search.clone(),
+            schema: app.fhir.schema.clone(),
+            compartments: app.fhir.compartments.clone(),
+            blobs: app.fhir.blobs.clone(),
+            defs: app.fhir.defs,
+        });
+        let job = uuid::Uuid::new_v4().to_string();
+        let (tenant, base) = (fr.tenant.clone(), fr.out.base_url.clone());
+        jobs_put(&job, Job::Running);
+        let id = job.clone();
+        tokio::spawn(async move {
+            let result = crate::ingest::ingest(&fhir, &tenant, &base, limits, bytes, doc_type, patient, settings).await;
+            let done = match result {
+                Ok(ing) => Job::Done(200, answer(&ing)),
+                Err(e) => Job::Done(e.status(), crate::fhir::outcome::operation_outcome(&e.issues())),
+            };
+            jobs_put(&id, done);
+        });
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::ACCEPTED;
+        if let Ok(h) = header::HeaderValue::from_str(&format!("{}/$ingest-status/{job}", fr.out.base_url)) {
+            resp.headers_mut().insert(header::CONTENT_LOCATION, h);
+        }
+        return Ok(resp);
+    }
+    let ing = crate::ingest::ingest(&app.fhir, &fr.tenant, &fr.out.base_url, limits, bytes, doc_type, patient, settings).await?;
+    Ok(response::json_value(StatusCode::OK, &fr.out, &answer(&ing)))
+}
+
+fn wants_async(fr: &FhirRequest) -> bool {
+    fr.headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).any(|v| v.split([',', ';']).any(|p| p.trim().eq_ignore_ascii_case("respond-async")))
+}
+
+enum Job {
+    Running,
+    Done(u16, Value),
+}
+
+fn jobs() -> &'static Mutex<HashMap<String, Job>> {
+    static JOBS: OnceLock<Mutex<HashMap<String, Job>>> = OnceLock::new();
+    JOBS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn jobs_put(id: &str, job: Job) {
+    if let Ok(mut j) = jobs().lock() {
+        // finished jobs are forgotten beyond 1,000 (in-memory status, this process only)
+        if j.len() >= 1000 {
+            let done: Vec<String> = j.iter().filter(|(_, v)| matches!(v, Job::Done(..))).map(|(k, _)| k.clone()).take(100).collect();
+            for k in done {
+                j.remove(&k);
+            }
+        }
+        j.insert(id.to_string(), job);
+    }
+}
+
+/// `GET [base]/$ingest-status/[job]`.
+pub async fn status(fr: &mut FhirRequest, job: &str) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    let state = jobs().lock().ok().and_then(|j| match j.get(job) {
+        Some(Job::Running) => Some(None),
+        Some(Job::Done(code, body)) => Some(Some((*code, body.clone()))),
+        None => None,
+    });
+    match state {
+        None => Err(FhirError::NotFound(format!("no $ingest-document job '{}'", job.chars().take(80).collect::<String>()))),
+        Some(None) => {
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::ACCEPTED;
+            resp.headers_mut().insert("x-progress", header::HeaderValue::from_static("in progress"));
+            Ok(resp)
+        }
+        Some(Some((code, body))) => Ok(response::json_value(StatusCode::from_u16(code).unwrap_or(StatusCode::OK), &fr.out, &body)),
+    }
+}
+
+fn answer(ing: &crate::ingest::Ingested) -> Value {
     let entries: Vec<Value> = ing
         .outcome
         .entries
@@ -58,8 +134,7 @@ pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>)
         })
         .collect();
     let tr = json!({"resourceType": "Bundle", "id": uuid::Uuid::new_v4().to_string(), "type": "transaction-response", "entry": entries});
-    let body = crate::ingest::response(&ing, tr);
-    Ok(response::json_value(StatusCode::OK, &fr.out, &body))
+    crate::ingest::response(ing, tr)
 }
 
 fn status_text(code: u16) -> String {
