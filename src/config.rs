@@ -181,6 +181,7 @@ impl ServeConfig {
             } else {
                 crate::ingest::LowConfidence::Flag
             },
+            ocr: true,
         }
     }
 }
