@@ -32,6 +32,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# --- $ingest-document OCR: Tesseract and pdftoppm (Debian packages), only when missing ---
+install_ocr_tools() {
+    if type -P tesseract >/dev/null 2>&1 && type -P pdftoppm >/dev/null 2>&1; then return; fi
+    log "installing tesseract-ocr tesseract-ocr-eng poppler-utils"
+    local SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng poppler-utils
+}
+install_ocr_tools
+
 # --- Rust toolchain --------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1; then
     if [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -72,6 +72,11 @@ pub fn capability_statement(defs: &Definitions, registry: &Registry, base_url: &
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "search-system"}, {"code": "transaction"}, {"code": "batch"}],
             "searchParam": search_params(registry, "Resource"),
+            "operation": [{
+                "name": "ingest-document",
+                "definition": "http://hearth.dev/fhir/OperationDefinition/ingest-document",
+                "documentation": "POST a clinical document (application/pdf, or a Parameters with a 'document' attachment) to [base]/$ingest-document or [base]/Patient/[id]/$ingest-document: the fields read from it, with confidence, are written in one transaction"
+            }],
             "compartment": [
                 "http://hl7.org/fhir/CompartmentDefinition/patient",
                 "http://hl7.org/fhir/CompartmentDefinition/encounter",
