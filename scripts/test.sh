@@ -57,6 +57,30 @@ fi
 # --- Python packages (none needed yet) -------------------------------------------
 # PIP_PACKAGES=()  # e.g. (jsonschema); installed with: python3 -m pip install --user "${PIP_PACKAGES[@]}"
 
+# --- Cognito emulation for tests/auth_cognito.rs: moto[server] in .cache/venv-moto ---
+# Reused when present. The test starts moto_server itself (127.0.0.1, a random port) and
+# fails, rather than skips, when it is missing.
+setup_moto() {
+    local venv="$ROOT/.cache/venv-moto"
+    local pins=("moto[server]==5.2.5")
+    if ! "$venv/bin/python" -c 'import moto.server, flask' >/dev/null 2>&1 || [ ! -x "$venv/bin/moto_server" ]; then
+        log "creating $venv with ${pins[*]}"
+        rm -rf "$venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            log "python3 -m venv failed; installing python3-venv"
+            local SUDO=""
+            if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+            $SUDO apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+    fi
+    export MOTO_SERVER="$venv/bin/moto_server"
+}
+setup_moto
+
 # --- test data: the official R4 definitions + examples package -------------------
 log "fetching the FHIR R4 examples package"
 bash scripts/fetch-r4-package.sh >/dev/null
