@@ -175,6 +175,15 @@ async fn a_patient_token_stays_in_its_compartment() {
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"request": {"method": "DELETE", "url": "Observation/oB-vital-signs"}}]});
     assert_denied(&call(&s, Method::POST, "", w, Some(&tx)).await, 403, "transaction delete of B's", &secrets);
+    // A sorted search's page cursor (an in-memory snapshot) gives nothing to another caller.
+    let r = call(&s, Method::GET, "/Observation?_sort=-_lastUpdated&_count=1", Some(&practitioner()), None).await;
+    let next = common::next_link(&r.json()).expect("a next link");
+    assert!(next.contains("_cursor=s"), "{next}");
+    let r = call(&s, Method::GET, &next, t, None).await;
+    assert!(!r.text().contains("secret-B") && !r.text().contains("oB-"), "a snapshot cursor leaked: {}", r.text());
+    let other_tenant = token(json!({"cognito:groups": ["practitioner"], "custom:tenantId": "t9"}));
+    let r = call(&s, Method::GET, &next, Some(&other_tenant), None).await;
+    assert!(!r.text().contains("secret-") && !r.text().contains("\"Observation\""), "a snapshot cursor crossed tenants: {}", r.text());
     // Operations that touch data are not for restricted tokens.
     assert_denied(&call(&s, Method::POST, "/$reindex", w, None).await, 403, "$reindex", &secrets);
     // B's data is untouched.

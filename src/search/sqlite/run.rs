@@ -75,28 +75,31 @@ fn sort_keys(q: &SearchQuery) -> Vec<(String, bool)> {
 /// the first page, so that writes between pages never repeat or skip a resource.
 #[derive(Default)]
 pub struct Snapshots {
-    map: HashMap<String, (Instant, Arc<Vec<i64>>)>,
+    /// id -> (created, the query's fingerprint, rids).
+    map: HashMap<String, (Instant, String, Arc<Vec<i64>>)>,
 }
 
 const SNAPSHOT_TTL: Duration = Duration::from_secs(30 * 60);
 const SNAPSHOT_MAX: usize = 256;
 
 impl Snapshots {
-    fn put(&mut self, rids: Vec<i64>) -> String {
+    fn put(&mut self, rids: Vec<i64>, fingerprint: String) -> String {
         let now = Instant::now();
-        self.map.retain(|_, (t, _)| now.duration_since(*t) < SNAPSHOT_TTL);
+        self.map.retain(|_, (t, _, _)| now.duration_since(*t) < SNAPSHOT_TTL);
         if self.map.len() >= SNAPSHOT_MAX {
-            if let Some(oldest) = self.map.iter().min_by_key(|(_, (t, _))| *t).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = self.map.iter().min_by_key(|(_, (t, _, _))| *t).map(|(k, _)| k.clone()) {
                 self.map.remove(&oldest);
             }
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.map.insert(id.clone(), (now, Arc::new(rids)));
+        self.map.insert(id.clone(), (now, fingerprint, Arc::new(rids)));
         id
     }
 
-    fn get(&self, id: &str) -> Option<Arc<Vec<i64>>> {
-        self.map.get(id).filter(|(t, _)| t.elapsed() < SNAPSHOT_TTL).map(|(_, r)| r.clone())
+    /// Only for the same query (tenant, filters, access-control confinement included): a
+    /// cursor handed to another caller or tenant gives nothing.
+    fn get(&self, id: &str, fingerprint: &str) -> Option<Arc<Vec<i64>>> {
+        self.map.get(id).filter(|(t, f, _)| t.elapsed() < SNAPSHOT_TTL && f == fingerprint).map(|(_, _, r)| r.clone())
     }
 }
 
@@ -213,10 +216,11 @@ fn by_rid(conn: &Connection, w: &SqlBuf, count: usize, cursor: Option<Cursor>) -
 
 /// `_sort`: the first page orders every match and keeps the rids; later pages read them.
 fn sorted(conn: &Connection, w: &SqlBuf, q: &SearchQuery, count: usize, cursor: Option<Cursor>, snapshots: Option<&Mutex<Snapshots>>) -> Result<RawPage> {
+    let fingerprint = format!("{}|{:?}", w.text, w.args);
     let (id, offset, rids) = match cursor {
         Some(Cursor::Snapshot(id, offset)) => {
             let rids = snapshots
-                .and_then(|s| s.lock().ok().and_then(|s| s.get(&id)))
+                .and_then(|s| s.lock().ok().and_then(|s| s.get(&id, &fingerprint)))
                 .ok_or_else(|| FhirError::Gone("this search's pages have expired; run the search again".into()))?;
             (Some(id), offset, rids)
         }
@@ -231,7 +235,7 @@ fn sorted(conn: &Connection, w: &SqlBuf, q: &SearchQuery, count: usize, cursor: 
             let mut stmt = conn.prepare_cached(&sql)?;
             let rids = stmt.query_map(rusqlite::params_from_iter(w.args.iter()), |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
             let rids = Arc::new(rids);
-            let id = if rids.len() > count { snapshots.and_then(|s| s.lock().ok().map(|mut s| s.put(rids.as_ref().clone()))) } else { None };
+            let id = if rids.len() > count { snapshots.and_then(|s| s.lock().ok().map(|mut s| s.put(rids.as_ref().clone(), fingerprint.clone()))) } else { None };
             (id, 0, rids)
         }
     };
