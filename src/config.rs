@@ -136,6 +136,10 @@ pub struct ServeConfig {
     pub oauth_authorize_url: Option<String>,
     #[arg(long, env = "HEARTH_OAUTH_TOKEN_URL")]
     pub oauth_token_url: Option<String>,
+    /// Tenancy of the embedded store: `pool` (one database, every row partitioned by
+    /// tenant) or `silo` (one database file per tenant under DATA_DIR/tenants/).
+    #[arg(long, env = "HEARTH_TENANCY", default_value = "pool")]
+    pub tenancy: String,
 }
 
 /// `hearth token`: a development token signed by the local dev key.

@@ -14,12 +14,22 @@ use crate::search::schema::{Schema, SchemaCell};
 pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
-    let store = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some(schema.clone()))?);
+    let (store, search): (Arc<dyn ResourceStore>, Arc<dyn crate::search::SearchIndex>) = match config.tenancy.as_str() {
+        "pool" => {
+            let s = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some(schema.clone()))?);
+            (s.clone(), s)
+        }
+        "silo" => {
+            let s = Arc::new(crate::persistence::silo::SiloStore::open(&config.data_dir, &config.sqlite_sync, schema.clone())?);
+            (s.clone(), s)
+        }
+        other => return Err(format!("HEARTH_TENANCY must be pool or silo, not '{other}'").into()),
+    };
     // Custom SearchParameter resources stored earlier are in force again after a restart.
-    crate::interactions::reindex::load_schema(store.as_ref(), defs, &schema).await?;
+    crate::interactions::reindex::load_schema(search.as_ref(), defs, &schema).await?;
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
     let compartments = Arc::new(Compartments::from_definitions(defs)?);
-    let fhir = Fhir { store: store.clone(), search: store.clone(), schema, compartments, blobs, defs };
+    let fhir = Fhir { store: store.clone(), search, schema, compartments, blobs, defs };
     let auth = crate::auth::Auth::from_config(&config)?;
     let base_path = config.normalized_base_path();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

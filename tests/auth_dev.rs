@@ -105,3 +105,24 @@ async fn jwks_is_refreshed_for_an_unknown_kid_at_a_limited_rate() {
     assert_eq!(call(&s, Method::GET, "/Patient", Some(&es), None).await.status, 200, "refreshed on the unknown kid");
     assert_eq!(call(&s, Method::GET, "/Patient", Some(&practitioner()), None).await.status, 200);
 }
+
+/// The silo model: one database file per tenant, kept across restarts.
+#[tokio::test(flavor = "multi_thread")]
+async fn silo_tenancy_keeps_one_database_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_string_lossy().into_owned();
+    let env = [("HEARTH_TENANCY", "silo"), ("HEARTH_DATA_DIR", d.as_str())];
+    let mut s = tokio::task::block_in_place(|| common::TestServer::start_with_env(&env));
+    let t = |tenant: &str, p: &str| format!("{}/tenant/{tenant}/fhir{p}", s.root);
+    let r = s.send(common::json_body(s.req(Method::PUT, &t("t1", "/Patient/p")), &json!({"resourceType": "Patient", "id": "p", "active": true}))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(dir.path().join("tenants/t1/hearth.db").exists(), "tenant t1 has its own database file");
+    assert_eq!(s.get(&t("t2", "/Patient/p")).await.status, 404);
+    assert_eq!(s.get("/Patient/p").await.status, 404, "not in the default tenant");
+    assert_eq!(s.get(&t("t1", "/Patient?_summary=count")).await.json()["total"], 1);
+    tokio::task::block_in_place(|| s.stop());
+    let s = tokio::task::block_in_place(|| common::TestServer::start_with_env(&env));
+    let r = s.get(&format!("{}/tenant/t1/fhir/Patient/p", s.root)).await;
+    assert_eq!(r.status, 200, "kept across a restart: {}", r.text());
+    assert_eq!(s.get("/Patient?_summary=count").await.json()["total"], 0);
+}

@@ -1,6 +1,7 @@
 //! Storage ports. `ResourceStore` keeps every version of every resource; `BlobStore`
 //! keeps binary content. Adapters: `sqlite` + `fs` (embedded); DynamoDB + S3 (AWS).
 pub mod blob;
+pub mod silo;
 pub mod sqlite;
 
 use async_trait::async_trait;
