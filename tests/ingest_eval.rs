@@ -124,5 +124,5 @@ fn scanned_pdf_field_f1_meets_the_floor() {
     assert!(s.calibration >= SCAN_CALIBRATION_FLOOR, "only {:.1}% of confidence>=0.9 values are right", s.calibration * 100.0);
 }
 
-const SCAN_F1_FLOOR: f64 = 0.6;
-const SCAN_CALIBRATION_FLOOR: f64 = 0.8;
+const SCAN_F1_FLOOR: f64 = 0.8;
+const SCAN_CALIBRATION_FLOOR: f64 = 0.9;

@@ -111,10 +111,10 @@ impl Blueprint {
     }
 }
 
-/// Lower-case, punctuation-light form used to compare labels and headings with cues.
+/// The form used to compare labels and headings with cues: lower case, letters, digits
+/// and `#` only (OCR often loses or adds spaces and specks: "StartDate", "Sex:.").
 pub fn cue_form(s: &str) -> String {
-    let s = s.trim().trim_end_matches(':').trim().to_lowercase();
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == '#').collect()
 }
 
 #[cfg(test)]

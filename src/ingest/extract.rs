@@ -94,11 +94,11 @@ impl BlueprintExtractor {
             }
             for (label, value, conf, colon) in pairs(&line.cells) {
                 let form = cue_form(&label);
-                let same = bp.fields.iter().find(|f| f.section == s.kind && f.cues.iter().any(|c| *c == form));
+                let same = bp.fields.iter().find(|f| f.section == s.kind && f.cues.iter().any(|c| cue_form(c) == form));
                 let (f, quality) = match same {
                     Some(f) => (f, 1.0),
                     None if colon => {
-                        let others: Vec<&FieldDef> = bp.fields.iter().filter(|f| f.cues.iter().any(|c| *c == form)).collect();
+                        let others: Vec<&FieldDef> = bp.fields.iter().filter(|f| f.cues.iter().any(|c| cue_form(c) == form)).collect();
                         match others.as_slice() {
                             [f] => (*f, OTHER_SECTION),
                             _ => continue,
@@ -153,7 +153,7 @@ impl BlueprintExtractor {
             let matched: Vec<(usize, f32)> = forms
                 .iter()
                 .zip(&cells)
-                .filter_map(|(f, c)| list.columns.iter().position(|col| col.cues.iter().any(|q| q == f)).map(|i| (i, c.x)))
+                .filter_map(|(f, c)| list.columns.iter().position(|col| col.cues.iter().any(|q| cue_form(q) == *f)).map(|i| (i, c.x)))
                 .collect();
             if matched.len() >= 2 && matched.len() + 1 >= cells.len() {
                 header = Some(matched);
@@ -192,12 +192,33 @@ impl BlueprintExtractor {
 
     fn table_row(&self, list: &ListDef, cols: &[(usize, f32)], cells: &[Cell], page: usize) -> Option<Item> {
         let mut fields = BTreeMap::new();
+        // pieces of one date that OCR split ("Apr" "30, 2013") go back together
+        let mut merged: Vec<Cell> = Vec::new();
         for cell in cells {
+            match merged.last_mut() {
+                Some(prev) if is_month(&prev.text) && cell.text.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+                    prev.text = format!("{} {}", prev.text, cell.text);
+                    prev.x_end = cell.x_end;
+                    prev.confidence = prev.confidence.min(cell.confidence);
+                }
+                _ => merged.push(cell.clone()),
+            }
+        }
+        for cell in &merged {
             // the rightmost column starting at or left of the cell
             // the column whose header starts nearest (columns are left-aligned)
             let col = cols.iter().min_by(|a, b| (a.1 - cell.x).abs().partial_cmp(&(b.1 - cell.x).abs()).unwrap_or(std::cmp::Ordering::Equal));
             let Some(&(ci, x)) = col else { continue };
             let quality = if (cell.x - x).abs() < 3.0 { 1.0 } else if (cell.x - x).abs() < 12.0 { 0.95 } else { 0.7 };
+            // a value its column's normaliser refuses may belong to a neighbour (skewed scans)
+            let mut ci = ci;
+            let mut quality = quality;
+            if !accepts(self.blueprint, &list.columns[ci], &cell.text) {
+                if let Some(other) = cols.iter().map(|c| c.0).find(|&o| o != ci && !fields.contains_key(&list.columns[o].name) && list.columns[o].normaliser != "text" && accepts(self.blueprint, &list.columns[o], &cell.text)) {
+                    ci = other;
+                    quality *= 0.85;
+                }
+            }
             if let Some(v) = self.value(list, ci, &cell.text, cell.confidence, page, quality) {
                 fields.entry(v.key.clone()).or_insert(v);
             }
@@ -213,7 +234,28 @@ impl BlueprintExtractor {
         let mut fields = BTreeMap::new();
         let v = self.value(list, name_col, name, ocr, line.page, 1.0)?;
         fields.insert(v.key.clone(), v);
+        // OCR may read `;` as `,`: a part that is not a value is tried in comma pieces
+        let mut pieces: Vec<String> = Vec::new();
         for part in parts {
+            if self.inline_column(list, part).is_none() && part.contains(',') {
+                pieces.extend(part.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()));
+            } else {
+                pieces.push(part.to_string());
+            }
+        }
+        for part in &pieces {
+            if let Some((i, raw, q)) = self.inline_column(list, part) {
+                if let Some(v) = self.value(list, i, &raw, ocr, line.page, q) {
+                    fields.entry(v.key.clone()).or_insert(v);
+                }
+            }
+        }
+        Some(Item { kind: list.kind.clone(), fields })
+    }
+
+    /// The column a `;` part of a one-line item belongs to, with the value text.
+    fn inline_column(&self, list: &ListDef, part: &str) -> Option<(usize, String, f32)> {
+        {
             let lower = part.to_lowercase();
             // a column prefix ("started 03/01/2019", "reaction: hives")
             let by_prefix = list.columns.iter().enumerate().find_map(|(i, c)| {
@@ -224,13 +266,21 @@ impl BlueprintExtractor {
             }).or_else(|| {
                 list.columns.iter().position(|c| c.normaliser == "date" && super::normalise::date(part).is_some()).map(|i| (i, part.to_string(), 0.8))
             });
-            if let Some((i, raw, q)) = found {
-                if let Some(v) = self.value(list, i, &raw, ocr, line.page, q) {
-                    fields.entry(v.key.clone()).or_insert(v);
-                }
-            }
+            found
         }
-        Some(Item { kind: list.kind.clone(), fields })
+    }
+}
+
+fn is_month(t: &str) -> bool {
+    let t = t.trim().trim_end_matches('.').to_lowercase();
+    t.len() >= 3 && ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].iter().any(|m| t.starts_with(m)) && t.chars().all(char::is_alphabetic) && t.len() <= 9
+}
+
+/// Whether a column's normaliser reads the text as a valid value.
+fn accepts(bp: &Blueprint, col: &super::blueprint::ColumnDef, text: &str) -> bool {
+    match normalise(&col.normaliser, text, &col.values, bp) {
+        Some(n) => n.confidence >= 0.9,
+        None => false,
     }
 }
 

@@ -21,12 +21,26 @@ impl Norm {
 }
 
 pub fn normalise(kind: &str, raw: &str, values: &[String], bp: &Blueprint) -> Option<Norm> {
-    let raw = raw.trim().trim_matches(|c: char| c == ';' || c == ',').trim();
+    // specks and rules OCR reads at the edges of a value ("_ Hematocrit", "2019-11-07.")
+    let raw = raw
+        .trim()
+        .trim_start_matches(|c: char| !(c.is_alphanumeric() || "([<>#+-$".contains(c)) || c == '-' && !kind.starts_with("quantity") && kind != "number")
+        .trim_end_matches(|c: char| !(c.is_alphanumeric() || ")]}%/.".contains(c)))
+        .trim();
     if raw.is_empty() {
         return None;
     }
     match kind {
-        "date" => date(raw),
+        "date" => date(raw).or_else(|| {
+            // a date with OCR debris around it ("2020-03-13__—resolved")
+            static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+            let re = RE.get_or_init(|| regex::Regex::new(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4}|[A-Za-z]{3,9}\.? ?\d{1,2}, ?\d{4}").ok());
+            let m = re.as_ref()?.find(raw)?;
+            date(m.as_str()).map(|mut n| {
+                n.confidence *= 0.85;
+                n
+            })
+        }),
         "gender" => gender(raw),
         "phone" => phone(raw),
         "number" => number(raw).map(|(n, _)| Norm::new(n, 1.0)),
@@ -41,7 +55,9 @@ pub fn normalise(kind: &str, raw: &str, values: &[String], bp: &Blueprint) -> Op
             }
         }
         "range" => range(raw),
-        "person" | "identifier" | "text" => Some(Norm::new(raw.split_whitespace().collect::<Vec<_>>().join(" "), 1.0)),
+        "person" | "text" => Some(Norm::new(raw.split_whitespace().collect::<Vec<_>>().join(" "), 1.0)),
+        // OCR puts spaces into identifiers and addresses ("chi.cormier@ example.com")
+        "identifier" | "email" => Some(Norm::new(raw.split_whitespace().collect::<String>(), 1.0)),
         _ => Some(Norm::new(raw, 0.5)),
     }
 }
@@ -53,6 +69,19 @@ fn ymd(y: i32, m: u32, d: u32) -> Option<String> {
 /// ISO, US (MM/DD/YYYY), `Mon D, YYYY`, `D Mon YYYY`.
 pub fn date(raw: &str) -> Option<Norm> {
     let s = raw.trim().trim_end_matches('.');
+    // OCR drops spaces: "Jan19,2016" -> "Jan 19, 2016"
+    let mut spaced = String::new();
+    let mut prev: Option<char> = None;
+    for c in s.chars() {
+        if let Some(p) = prev {
+            if (p.is_alphabetic() && c.is_ascii_digit()) || (p == ',' && c != ' ') {
+                spaced.push(' ');
+            }
+        }
+        spaced.push(c);
+        prev = Some(c);
+    }
+    let s = spaced.as_str();
     let digits: Vec<&str> = s.split(|c: char| c == '-' || c == '/' || c == '.').collect();
     if digits.len() == 3 && digits.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
         let n: Vec<u32> = digits.iter().filter_map(|p| p.parse().ok()).collect();

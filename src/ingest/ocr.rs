@@ -105,12 +105,13 @@ pub fn lines_from_tsv(tsv: &str, page: usize, scale: f32) -> Vec<Line> {
         let num = |i: usize| c[i].parse::<f32>().unwrap_or(0.0);
         // specks read as punctuation: short, low confidence, nothing alphanumeric
         let junk = !text.chars().any(char::is_alphanumeric) && text.chars().count() <= 2 && num(10) < 60.0;
-        if text.is_empty() || junk || (num(10) < 30.0 && text.chars().count() <= 3) {
+        if text.is_empty() || junk || (num(10) < 30.0 && text.chars().count() <= 3 && !is_month_abbrev(text)) {
             continue;
         }
         let key = (num(2) as u32, num(3) as u32, num(4) as u32);
         let conf = (num(10) / 100.0).clamp(0.0, 1.0);
-        let run = (text.to_string(), num(6) * scale, -(num(7) + num(9)) * scale, num(8) * scale, num(9) * scale, conf);
+        // a trailing space keeps OCR words apart when they are joined into a cell
+        let run = (format!("{text} "), num(6) * scale, -(num(7) + num(9)) * scale, num(8) * scale, num(9) * scale, conf);
         match groups.last_mut() {
             Some((k, words)) if *k == key => words.push(run),
             _ => groups.push((key, vec![run])),
@@ -122,7 +123,7 @@ pub fn lines_from_tsv(tsv: &str, page: usize, scale: f32) -> Vec<Line> {
         let y = words.iter().map(|w| w.2).sum::<f32>() / words.len() as f32;
         for w in words.iter_mut() {
             w.2 = y;
-            w.4 = height;
+            w.4 = height * 0.75;
         }
         out.extend(build_lines(page, words));
     }
@@ -235,4 +236,8 @@ mod tests {
         assert_eq!(texts, ["Heart Rate:", "72"]);
         assert!((lines[0].cells[1].confidence - 0.9).abs() < 1e-6);
     }
+}
+
+fn is_month_abbrev(t: &str) -> bool {
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].contains(&t.to_lowercase().as_str())
 }

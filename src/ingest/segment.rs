@@ -32,9 +32,9 @@ impl HeadingSegmenter {
         }
         // OCR leaves specks and rules around headings ("~ MEDICATIONS . _ _"): only words
         // with letters count.
-        let words: Vec<&str> = t.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic) || *w == "/").collect();
+        let words: Vec<&str> = t.split_whitespace().filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2 || *w == "/").collect();
         let form = cue_form(&words.join(" ").trim_end_matches(['.', ',', ';', '|']).to_string());
-        self.blueprint.sections.iter().find(|s| s.headings.iter().any(|h| *h == form)).map(|s| s.kind.as_str())
+        self.blueprint.sections.iter().find(|s| s.headings.iter().any(|h| cue_form(h) == form)).map(|s| s.kind.as_str())
     }
 }
 
