@@ -127,6 +127,9 @@ pub struct ServeConfig {
     /// Append-only JSON-lines audit log (default: DATA_DIR/audit.jsonl; `off` disables it).
     #[arg(long, env = "HEARTH_AUDIT_LOG")]
     pub audit_log: Option<PathBuf>,
+    /// Also record every request as a FHIR AuditEvent resource (in the request's tenant).
+    #[arg(long, env = "HEARTH_AUDIT_EVENTS", default_value_t = false)]
+    pub audit_events: bool,
     /// The development signing key for `HEARTH_AUTH=dev` and `hearth token`
     /// (default: DATA_DIR/dev-signing-key.p8, created on first use).
     #[arg(long, env = "HEARTH_DEV_KEY_FILE")]

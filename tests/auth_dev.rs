@@ -126,3 +126,31 @@ async fn silo_tenancy_keeps_one_database_per_tenant() {
     assert_eq!(r.status, 200, "kept across a restart: {}", r.text());
     assert_eq!(s.get("/Patient?_summary=count").await.json()["total"], 0);
 }
+
+/// Every request is also an AuditEvent resource when asked (HEARTH_AUDIT_EVENTS).
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_events_as_fhir_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let prac = mint(dir.path(), &["--group", "practitioner", "--sub", "dr-who"]);
+    let d = dir.path().to_string_lossy().into_owned();
+    let s = tokio::task::block_in_place(|| {
+        common::TestServer::start_with_env(&[("HEARTH_AUTH", "dev"), ("HEARTH_DATA_DIR", &d), ("HEARTH_AUDIT_EVENTS", "true")])
+    });
+    let r = call(&s, Method::PUT, "/Patient/x", Some(&prac), Some(&json!({"resourceType": "Patient", "id": "x", "name": [{"family": "Auditson"}]}))).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(call(&s, Method::GET, "/Patient/x", Some(&prac), None).await.status, 200);
+    assert_eq!(call(&s, Method::GET, "/Patient/x", None, None).await.status, 401);
+    let mut events = serde_json::Value::Null;
+    for _ in 0..50 {
+        events = call(&s, Method::GET, "/AuditEvent?entity=Patient/x&_count=50", Some(&prac), None).await.json();
+        if events["total"].as_u64() >= Some(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(events["total"], 3, "update, read, denied read: {events}");
+    let entries = events["entry"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["resource"]["action"] == "U" && e["resource"]["agent"][0]["who"]["identifier"]["value"] == "dr-who"));
+    assert!(entries.iter().any(|e| e["resource"]["outcome"] == "4" && e["resource"]["agent"][0]["who"]["identifier"]["value"] == "anonymous"));
+    assert!(!events.to_string().contains("Auditson"), "no resource content in AuditEvents");
+}

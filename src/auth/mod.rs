@@ -38,6 +38,8 @@ pub struct Auth {
     pub groups_claim: String,
     pub tenant_claim: String,
     pub audit: AuditLog,
+    /// Also store an AuditEvent resource per request.
+    pub audit_events: bool,
     /// For the CapabilityStatement and `.well-known/smart-configuration`.
     pub issuer: Option<String>,
     pub authorize_url: Option<String>,
@@ -59,6 +61,7 @@ impl Auth {
             groups_claim: "cognito:groups".into(),
             tenant_claim: "custom:tenantId".into(),
             audit: AuditLog::disabled(),
+            audit_events: false,
             issuer: None,
             authorize_url: None,
             token_url: None,
@@ -108,6 +111,7 @@ impl Auth {
             groups_claim: c.groups_claim.clone(),
             tenant_claim: c.tenant_claim.clone(),
             audit,
+            audit_events: c.audit_events,
             authorize_url: c.oauth_authorize_url.clone().or_else(|| base.as_ref().map(|b| format!("{b}/oauth2/authorize"))),
             token_url: c.oauth_token_url.clone().or_else(|| base.as_ref().map(|b| format!("{b}/oauth2/token"))),
             issuer,

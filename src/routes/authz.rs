@@ -134,3 +134,51 @@ pub fn smart_configuration(app: &AppState, fr: &mut FhirRequest) -> Result<Respo
     resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     Ok(resp)
 }
+
+/// The request as a FHIR AuditEvent, stored in the background in the request's tenant
+/// (requests on AuditEvent itself are not recorded again).
+pub fn audit_event(app: std::sync::Arc<AppState>, fr: &FhirRequest, status: u16) {
+    let Some(target) = fr.target.clone() else { return };
+    if target.resource_type.as_deref() == Some("AuditEvent") || target.interaction == Interaction::Capabilities {
+        return;
+    }
+    let action = match target.interaction {
+        Interaction::Create => "C",
+        Interaction::Update | Interaction::Patch => "U",
+        Interaction::Delete => "D",
+        Interaction::Read | Interaction::Vread | Interaction::HistoryInstance | Interaction::HistoryType | Interaction::HistorySystem
+        | Interaction::SearchType | Interaction::SearchSystem => "R",
+        _ => "E",
+    };
+    let outcome = match status {
+        200..=399 => "0",
+        400..=499 => "4",
+        _ => "8",
+    };
+    let who = fr.principal.as_ref().map(|p| p.subject.clone()).unwrap_or_else(|| "anonymous".into());
+    let mut agent = json!({"who": {"identifier": {"value": who}}, "requestor": true});
+    if let Some(c) = fr.principal.as_ref().and_then(|p| p.client.clone()) {
+        agent["altId"] = json!(c);
+    }
+    let mut ev = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": target.interaction.code()}],
+        "action": action,
+        "recorded": crate::fhir::meta::instant(crate::fhir::meta::now_micros()),
+        "outcome": outcome,
+        "agent": [agent],
+        "source": {"observer": {"display": "hearth"}, "site": fr.request_id},
+    });
+    if let (Some(t), Some(id)) = (&target.resource_type, &target.id) {
+        if app.fhir.defs.is_resource_type(t) && crate::interactions::is_valid_id(id) {
+            ev["entity"] = json!([{"what": {"reference": format!("{t}/{id}")}}]);
+        }
+    }
+    let tenant = fr.tenant.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::interactions::create::create(&app.fhir, &tenant, "AuditEvent", ev).await {
+            tracing::error!(error = %e, "cannot store the AuditEvent");
+        }
+    });
+}

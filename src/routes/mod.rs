@@ -67,6 +67,9 @@ async fn dispatch(State(app): State<Arc<AppState>>, req: Request<Body>) -> Respo
         Err(err) => response::error(&err, &fr.out),
     };
     authz::audit(&app, &fr, resp.status().as_u16());
+    if app.auth.audit_events {
+        authz::audit_event(app.clone(), &fr, resp.status().as_u16());
+    }
     if let Ok(h) = axum::http::HeaderValue::from_str(&fr.request_id) {
         resp.headers_mut().insert("x-request-id", h);
     }
