@@ -23,6 +23,11 @@ impl SqlBuf {
     }
 }
 
+/// `_text` and `_content` live in their own table, without a value index.
+fn is_full_text(p: &SearchParam) -> bool {
+    super::is_full_text(&p.code)
+}
+
 fn table(kind: ParamType) -> &'static str {
     match kind {
         ParamType::String | ParamType::Special => "sp_string",
@@ -139,7 +144,7 @@ fn typed_key(alias: &str, r: &str, types: &[String]) -> (String, String) {
 }
 
 fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], c: &Clause) {
-    let tbl = table(c.param.kind);
+    let tbl = if is_full_text(&c.param) { "sp_fulltext" } else { table(c.param.kind) };
     if let [SearchValue::Missing(missing)] = c.values.as_slice() {
         out.push(&format!("{alias}.rid {}IN (SELECT x.rid FROM {tbl} x WHERE ", if *missing { "NOT " } else { "" }));
         types_cond(out, "x", types);
@@ -232,7 +237,7 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
                 out.arg(s.clone());
             }
             // Full-text parameters match anywhere in the text.
-            _ if m == Some(&Modifier::Contains) || matches!(p.code.as_str(), "_text" | "_content") => {
+            _ if m == Some(&Modifier::Contains) || is_full_text(p) => {
                 out.push(&format!("{x}.norm LIKE "));
                 out.arg(format!("%{}%", like_escape(&normalize(s))));
                 out.push(" ESCAPE '\\'");

@@ -33,13 +33,21 @@ CREATE TABLE IF NOT EXISTS sp_reference (rid INTEGER NOT NULL, rtype TEXT NOT NU
 CREATE INDEX IF NOT EXISTS sp_reference_value ON sp_reference(rtype, param, target_id, target_type);
 CREATE INDEX IF NOT EXISTS sp_reference_target ON sp_reference(target_type, target_id, rtype, param);
 CREATE INDEX IF NOT EXISTS sp_reference_rid ON sp_reference(rid, param);
+CREATE TABLE IF NOT EXISTS sp_fulltext (rid INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL, grp INTEGER NOT NULL,
+    norm TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sp_fulltext_rid ON sp_fulltext(rid);
 CREATE TABLE IF NOT EXISTS sp_uri (rid INTEGER NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL, grp INTEGER NOT NULL,
     value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sp_uri_value ON sp_uri(rtype, param, value);
 CREATE INDEX IF NOT EXISTS sp_uri_rid ON sp_uri(rid);
 ";
 
-const TABLES: &[&str] = &["sp_string", "sp_token", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri"];
+const TABLES: &[&str] = &["sp_string", "sp_token", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri", "sp_fulltext"];
+
+/// `_text` and `_content`: matched anywhere in the text, so a value index would not help.
+pub fn is_full_text(code: &str) -> bool {
+    matches!(code, "_text" | "_content")
+}
 
 /// Replaces the search values of resource `rid` (none for a deletion); `existing` is false
 /// for a resource written for the first time, which has nothing to replace.
@@ -52,6 +60,9 @@ pub fn write(tx: &Transaction<'_>, rid: i64, rtype: &str, entries: &[IndexEntry]
     for e in entries {
         let (p, g) = (e.param.as_str(), e.group as i64);
         match &e.value {
+            IndexValue::String { norm, .. } if is_full_text(p) => {
+                tx.prepare_cached("INSERT INTO sp_fulltext VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![rid, rtype, p, g, norm])?
+            }
             IndexValue::String { norm, exact } => {
                 tx.prepare_cached("INSERT INTO sp_string VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![rid, rtype, p, g, norm, exact])?
             }
