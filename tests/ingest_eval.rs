@@ -51,6 +51,7 @@ fn evaluate(folder: &str, label: &str, ocr: Option<&dyn hearth::ingest::TextSour
     assert!(files.len() >= min_docs, "corpus too small: {}", files.len());
     let (mut tp, mut n_pred, mut n_truth) = (0usize, 0usize, 0usize);
     let (mut hi, mut hi_ok) = (0usize, 0usize);
+    let (mut mid, mut mid_ok) = (0usize, 0usize);
     let mut misses: BTreeMap<String, usize> = BTreeMap::new();
     let mut total_ms = 0u128;
     for f in &files {
@@ -76,7 +77,11 @@ fn evaluate(folder: &str, label: &str, ocr: Option<&dyn hearth::ingest::TextSour
             if ok {
                 tp += 1;
             } else if std::env::var("INGEST_EVAL_VERBOSE").is_ok() {
-                eprintln!("{}: {k} = {v:?} (truth {:?})", f.display(), t.get(k));
+                eprintln!("{}: {k} = {v:?} (truth {:?}) confidence {c:.2}", f.display(), t.get(k));
+            }
+            if *c >= 0.6 {
+                mid += 1;
+                mid_ok += ok as usize;
             }
             if *c >= 0.9 {
                 hi += 1;
@@ -96,6 +101,7 @@ fn evaluate(folder: &str, label: &str, ocr: Option<&dyn hearth::ingest::TextSour
     let cal = hi_ok as f64 / hi.max(1) as f64;
     println!("{label}: {} documents, {n_truth} true fields, {n_pred} extracted, {tp} correct", files.len());
     println!("precision {p:.3} recall {r:.3} F1 {f1:.3}; confidence>=0.9: {hi} values, {:.1}% correct; {:.1} ms/document", cal * 100.0, total_ms as f64 / files.len() as f64);
+    println!("confidence>=0.6 (the default threshold): {mid} values, {:.1}% correct", mid_ok as f64 * 100.0 / mid.max(1) as f64);
     println!("missed or wrong by field: {misses:?}");
     Score { p, r, f1, calibration: cal }
 }
@@ -125,4 +131,4 @@ fn scanned_pdf_field_f1_meets_the_floor() {
 }
 
 const SCAN_F1_FLOOR: f64 = 0.8;
-const SCAN_CALIBRATION_FLOOR: f64 = 0.9;
+const SCAN_CALIBRATION_FLOOR: f64 = 0.97;

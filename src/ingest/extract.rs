@@ -87,8 +87,16 @@ impl BlueprintExtractor {
             let text = line.text();
             for f in bp.fields.iter().filter(|f| f.section == s.kind) {
                 if let Some(re) = bp.pattern_re.get(&f.key) {
-                    if re.is_match(text.trim()) {
-                        self.put(ex, f, text.trim(), 1.0, line.confidence(), line.page);
+                    // OCR debris around a title ("_. Clinic Visit Note | _ | Oo") is ignored
+                    let words: Vec<&str> = text.split_whitespace().filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2).collect();
+                    let clean = words.join(" ");
+                    let clean = clean.trim_matches(|c: char| !c.is_alphanumeric());
+                    for candidate in [text.trim(), clean] {
+                        if re.is_match(candidate) {
+                            let quality = if candidate == text.trim() { 1.0 } else { 0.9 };
+                            self.put(ex, f, candidate, quality, line.confidence(), line.page);
+                            break;
+                        }
                     }
                 }
             }
@@ -223,7 +231,8 @@ impl BlueprintExtractor {
                 fields.entry(v.key.clone()).or_insert(v);
             }
         }
-        fields.contains_key("name").then(|| Item { kind: list.kind.clone(), fields })
+        let name_conf = fields.get("name")?.confidence;
+        Some(Item { kind: list.kind.clone(), fields: cap_by_name(fields, name_conf) })
     }
 
     fn inline_item(&self, list: &ListDef, rest: &str, line: &Line) -> Option<Item> {
@@ -250,7 +259,8 @@ impl BlueprintExtractor {
                 }
             }
         }
-        Some(Item { kind: list.kind.clone(), fields })
+        let name_conf = fields.get("name").map(|v| v.confidence).unwrap_or(0.0);
+        Some(Item { kind: list.kind.clone(), fields: cap_by_name(fields, name_conf) })
     }
 
     /// The column a `;` part of a one-line item belongs to, with the value text.
@@ -269,6 +279,15 @@ impl BlueprintExtractor {
             found
         }
     }
+}
+
+/// A row's values are only as sure as the row's name (a value of a misread item is a
+/// value of the wrong item).
+fn cap_by_name(mut fields: BTreeMap<String, Value>, name_conf: f32) -> BTreeMap<String, Value> {
+    for v in fields.values_mut() {
+        v.confidence = v.confidence.min(name_conf);
+    }
+    fields
 }
 
 fn is_month(t: &str) -> bool {
