@@ -174,3 +174,26 @@ async fn respond_async_gives_a_status_url_with_the_result() {
     }
     panic!("the job did not finish (last status {last})");
 }
+
+/// A scanned (image-only) PDF goes through OCR (needs tesseract and pdftoppm; scripts/test.sh
+/// installs them; outside CI the test says so and stops when they are missing).
+#[tokio::test]
+async fn a_scanned_pdf_is_read_by_ocr_into_a_known_patient() {
+    if hearth::ingest::ocr::TesseractOcr::detect().is_none() {
+        assert!(std::env::var("CI").is_err(), "tesseract/pdftoppm missing in CI");
+        eprintln!("SKIPPED: tesseract or pdftoppm is not installed");
+        return;
+    }
+    let s = TestServer::start();
+    s.put_json("/Patient/scan1", &serde_json::json!({"resourceType": "Patient", "id": "scan1"})).await.expect(201, "patient");
+    let doc = std::fs::read(format!("{}/bench/ingest/scans/004-summary-scan.pdf", env!("CARGO_MANIFEST_DIR"))).expect("scan");
+    let r = post_doc(&s, "/Patient/scan1/$ingest-document", "application/pdf", doc).await;
+    r.expect(200, "scan ingest");
+    let p = r.json();
+    let outcome = param(&p, "outcome");
+    assert!(outcome["issue"][0]["diagnostics"].as_str().is_some_and(|d| d.contains("Ocr")), "{outcome}");
+    // low-confidence OCR values are kept, flagged and listed as warnings (default: flag)
+    assert!(outcome["issue"].as_array().is_some_and(|i| i.iter().any(|x| x["severity"] == "warning")));
+    assert!(total(&s, "/Observation?subject=Patient/scan1").await >= 5);
+    assert_eq!(total(&s, "/Patient").await, 1);
+}
