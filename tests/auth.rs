@@ -175,6 +175,16 @@ async fn a_patient_token_stays_in_its_compartment() {
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"request": {"method": "DELETE", "url": "Observation/oB-vital-signs"}}]});
     assert_denied(&call(&s, Method::POST, "", w, Some(&tx)).await, 403, "transaction delete of B's", &secrets);
+    // PATCH: within the compartment yes, moving a resource into B's no (nor by a Bundle).
+    let jp = |ops: Value| s.req(Method::PATCH, "/Observation/oA-vital-signs").bearer_auth(&pw).header("content-type", "application/json-patch+json").body(ops.to_string());
+    let r = s.send(jp(json!([{"op": "replace", "path": "/status", "value": "amended"}]))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.send(jp(json!([{"op": "replace", "path": "/subject/reference", "value": "Patient/B"}]))).await;
+    assert_denied(&r, 403, "patch into B", &secrets);
+    let r = s.send(s.req(Method::PATCH, "/Observation/oB-vital-signs").bearer_auth(&pw).header("content-type", "application/json-patch+json").body(json!([{"op": "replace", "path": "/status", "value": "amended"}]).to_string())).await;
+    assert_denied(&r, 403, "patch of B's", &secrets);
+    let r = call(&s, Method::GET, "/Observation/oA-vital-signs", Some(&practitioner()), None).await;
+    assert!(r.text().contains("Patient/A") && r.text().contains("amended"), "{}", r.text());
     // A sorted search's page cursor (an in-memory snapshot) gives nothing to another caller.
     let r = call(&s, Method::GET, "/Observation?_sort=-_lastUpdated&_count=1", Some(&practitioner()), None).await;
     let next = common::next_link(&r.json()).expect("a next link");

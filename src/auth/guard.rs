@@ -228,6 +228,9 @@ impl Guard<'_> {
             if conditional || rt.is_none() {
                 return Err(deny("searches and conditional entries need unrestricted access to the type".into()));
             }
+            if target.interaction == Interaction::Patch {
+                return Err(deny("PATCH entries need unrestricted access to the type".into()));
+            }
             let rt = rt.unwrap_or_default();
             if let Some(id) = target.id.as_deref() {
                 match target.interaction {

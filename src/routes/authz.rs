@@ -182,3 +182,27 @@ pub fn audit_event(app: std::sync::Arc<AppState>, fr: &FhirRequest, status: u16)
         }
     });
 }
+
+/// A PATCH under restricted access: the result must stay within the token's compartment.
+/// Returns the version checked, which the patch must then apply to (If-Match).
+pub async fn check_patch(
+    guard: crate::auth::guard::Guard<'_>,
+    access: Access,
+    resource_type: &str,
+    id: &str,
+    body: &crate::interactions::patch::PatchBody,
+    if_match: Option<u64>,
+) -> Result<u64> {
+    let current = match guard.fhir.store.read(&guard.tenant, resource_type, id).await? {
+        Some(v) if !v.is_deleted() => v,
+        _ => return Err(forbidden(format!("{resource_type}/{id} is outside what the token may access"))),
+    };
+    guard.ensure_visible(&access, &current).await?;
+    if if_match.is_some_and(|m| m != current.version) {
+        return Err(FhirError::PreconditionFailed(format!("{resource_type}/{id} is at version {}", current.version)));
+    }
+    let value: serde_json::Value = serde_json::from_slice(current.body.as_deref().unwrap_or(b"{}")).map_err(|e| FhirError::Internal(e.to_string()))?;
+    let result = crate::interactions::patch::patched(guard.fhir.defs, &value, body)?;
+    guard.ensure_writable_body(&access, &result)?;
+    Ok(current.version)
+}

@@ -16,7 +16,7 @@ pub async fn patch(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id
     if let Some(id) = id {
         interactions::check_id(id)?;
     }
-    let if_match = negotiate::if_match(&fr.headers)?;
+    let mut if_match = negotiate::if_match(&fr.headers)?;
     let media = negotiate::content_type(&fr.headers);
     let body = match media.as_deref() {
         Some("application/json-patch+json") => {
@@ -27,6 +27,9 @@ pub async fn patch(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id
         None => return Err(FhirError::UnsupportedMediaType("PATCH needs Content-Type application/json-patch+json (JSON Patch) or application/fhir+json (FHIRPath Patch Parameters)".into())),
         Some(_) => PatchBody::FhirPath(fr.json_body().await?),
     };
+    if let (Some(id), crate::auth::principal::Access::Restricted(_)) = (id, &fr.access) {
+        if_match = Some(super::authz::check_patch(fr.guard(app), fr.access.clone(), resource_type, id, &body, if_match).await?);
+    }
     let v = match id {
         Some(id) => interactions::patch::patch(&app.fhir, &fr.tenant, resource_type, id, body, if_match).await?,
         None => {
