@@ -6,6 +6,7 @@ pub mod fhir;
 pub mod import;
 pub mod ingest;
 pub mod interactions;
+pub mod observability;
 pub mod persistence;
 pub mod routes;
 pub mod search;

@@ -34,7 +34,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error 
     let base_path = config.normalized_base_path();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(AppState { fhir, config, base_path: base_path.clone(), auth });
+    let app = router(AppState { fhir, config, base_path: base_path.clone(), auth })
+        .layer(axum::middleware::from_fn(crate::observability::trace_request));
     tracing::info!(%addr, base = %base_path, "serving FHIR R4");
     // Tests and scripts wait for this exact line on stdout.
     println!("Hearth listening on http://{addr}");
