@@ -44,6 +44,7 @@ pub struct Auth {
     pub issuer: Option<String>,
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
+    pub jwks_url: Option<String>,
 }
 
 /// The dev key file of a data directory unless configured.
@@ -65,6 +66,7 @@ impl Auth {
             issuer: None,
             authorize_url: None,
             token_url: None,
+            jwks_url: None,
         }
     }
 
@@ -114,6 +116,7 @@ impl Auth {
             audit_events: c.audit_events,
             authorize_url: c.oauth_authorize_url.clone().or_else(|| base.as_ref().map(|b| format!("{b}/oauth2/authorize"))),
             token_url: c.oauth_token_url.clone().or_else(|| base.as_ref().map(|b| format!("{b}/oauth2/token"))),
+            jwks_url: c.jwks_url.clone().or_else(|| base.as_ref().filter(|_| mode == Mode::Jwt).map(|b| format!("{b}/.well-known/jwks.json"))),
             issuer,
         })
     }

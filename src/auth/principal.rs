@@ -137,6 +137,16 @@ mod tests {
             Access::Restricted(vec![Restriction { patient: Some("A".into()), query: vec![] }])
         );
         assert!(matches!(p.decide(&rules, Interaction::Create, Some("Observation")), Access::Denied(_)));
+        // A user/ scope held by a patient (fhirUser Patient/P) is confined to P.
+        let p = Principal::from_claims(&json!({"scope": "user/*.rs", "fhirUser": "https://x.test/fhir/Patient/P"}), "g", "t");
+        assert_eq!(
+            p.decide(&rules, Interaction::SearchType, Some("Observation")),
+            Access::Restricted(vec![Restriction { patient: Some("P".into()), query: vec![] }])
+        );
+        // Both groups and scopes: both must allow.
+        let p = Principal::from_claims(&json!({"cognito:groups": ["auditor"], "scope": "user/*.cruds"}), "cognito:groups", "t");
+        assert_eq!(p.decide(&rules, Interaction::Read, Some("Patient")), Access::Full);
+        assert!(matches!(p.decide(&rules, Interaction::Delete, Some("Patient")), Access::Denied(_)));
         let p = Principal::from_claims(&json!({"sub": "u"}), "g", "t");
         assert!(matches!(p.decide(&rules, Interaction::Read, Some("Observation")), Access::Denied(_)));
     }

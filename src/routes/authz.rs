@@ -128,7 +128,9 @@ pub fn smart_configuration(app: &AppState, fr: &mut FhirRequest) -> Result<Respo
     });
     if let Some(iss) = &a.issuer {
         v["issuer"] = json!(iss);
-        v["jwks_uri"] = json!(format!("{}/.well-known/jwks.json", iss.trim_end_matches('/')));
+    }
+    if let Some(j) = &a.jwks_url {
+        v["jwks_uri"] = json!(j);
     }
     let mut resp = response::json_value(StatusCode::OK, &fr.out, &v);
     resp.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
