@@ -90,7 +90,7 @@ pub fn classify(method: &Method, s: &[&str], is_type: &dyn Fn(&str) -> bool) -> 
         ([], Method::GET) | (["_search"], Method::POST) => t(I::SearchSystem, None, None),
         ([], Method::POST) => t(I::Transaction, None, None),
         (["_history"], Method::GET) => t(I::HistorySystem, None, None),
-        ([op], _) if op.starts_with('$') => t(I::Operation, None, None),
+        ([op], _) | ([op, _], _) if op.starts_with('$') => t(I::Operation, None, None),
         ([ty], Method::GET) | ([ty, "_search"], Method::POST) => t(I::SearchType, Some(ty), None),
         ([ty], Method::POST) => t(I::Create, Some(ty), None),
         ([ty], Method::PUT) => t(I::Update, Some(ty), None),
@@ -127,5 +127,6 @@ mod tests {
         assert_eq!(c(Method::POST, ""), Interaction::Transaction);
         assert_eq!(c(Method::POST, "Patient/$validate"), Interaction::Operation);
         assert_eq!(c(Method::GET, "metadata"), Interaction::Capabilities);
+        assert_eq!(c(Method::GET, "$ingest-status/123"), Interaction::Operation);
     }
 }
