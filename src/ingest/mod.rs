@@ -13,6 +13,7 @@ pub mod ocr;
 pub mod pdf;
 pub mod segment;
 pub mod terminology;
+pub mod textract;
 
 use std::time::Instant;
 

@@ -236,7 +236,8 @@ mod tests {
         assert_eq!(lines.len(), 1);
         let texts: Vec<&str> = lines[0].cells.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, ["Heart Rate:", "72"]);
-        assert!((lines[0].cells[1].confidence - 0.9).abs() < 1e-6);
+        // Tesseract's 90 is cubed: 0.729
+        assert!((lines[0].cells[1].confidence - 0.729).abs() < 1e-3);
     }
 }
 
