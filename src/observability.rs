@@ -18,8 +18,12 @@ fn request_id(req: &Request<Body>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-pub async fn trace_request(req: Request<Body>, next: Next) -> Response {
+pub async fn trace_request(mut req: Request<Body>, next: Next) -> Response {
     let id = request_id(&req);
+    // The handlers (the audit record) see the same id.
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(HEADER, v);
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", id = %id);

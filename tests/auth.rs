@@ -99,12 +99,16 @@ async fn forged_and_invalid_tokens_are_refused() {
     let sc = call(&s, Method::GET, "/.well-known/smart-configuration", None, None).await;
     assert_eq!(sc.status, 200, "{}", sc.text());
     assert!(sc.json()["capabilities"].as_array().unwrap().iter().any(|c| c == "permission-v2"));
+    // The audit record carries the request id the client sent (and the answer repeats).
+    let r = s.send(s.req(Method::GET, "/Patient/A").bearer_auth(&prac).header("x-request-id", "trace-42")).await;
+    assert_eq!(r.header("x-request-id").as_deref(), Some("trace-42"));
     // Every request was audited, denials included, with no resource content.
     let audit = std::fs::read_to_string(s.data_dir.join("audit.jsonl")).expect("audit log");
     let lines: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert!(lines.len() >= 20, "{} audit lines", lines.len());
     assert!(lines.iter().any(|l| l["outcome"] == "denied" && l["status"] == 401));
     assert!(lines.iter().any(|l| l["outcome"] == "success" && l["interaction"] == "read" && l["resource_type"] == "Patient" && l["id"] == "B" && l["principal"] == "user-1"));
+    assert!(lines.iter().any(|l| l["request_id"] == "trace-42" && l["id"] == "A" && l["tenant"] == "default"));
     assert!(!audit.contains(SECRET_NAME), "the audit log holds resource content");
 }
 

@@ -12,6 +12,8 @@ use tokio::sync::{Mutex, RwLock};
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: u64 = 30;
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// Keys are fetched again after this long even when every kid is known (revoked keys leave).
+const MAX_AGE: Duration = Duration::from_secs(3600);
 
 #[derive(Clone)]
 struct Key {
@@ -98,6 +100,12 @@ impl Verifier {
     }
 
     async fn key(&self, kid: Option<&str>) -> Option<Key> {
+        if matches!(self.source, KeySource::Url(_)) {
+            let stale = self.last_fetch.lock().await.is_some_and(|t| t.elapsed() > MAX_AGE);
+            if stale {
+                self.refresh().await;
+            }
+        }
         for attempt in 0..2 {
             {
                 let keys = self.keys.read().await;

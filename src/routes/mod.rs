@@ -62,16 +62,13 @@ async fn dispatch(State(app): State<Arc<AppState>>, req: Request<Body>) -> Respo
         Ok(()) => route(&app, &mut fr).await,
         Err(e) => Err(e),
     };
-    let mut resp = match result {
+    let resp = match result {
         Ok(resp) => resp,
         Err(err) => response::error(&err, &fr.out),
     };
     authz::audit(&app, &fr, resp.status().as_u16());
     if app.auth.audit_events {
         authz::audit_event(app.clone(), &fr, resp.status().as_u16());
-    }
-    if let Ok(h) = axum::http::HeaderValue::from_str(&fr.request_id) {
-        resp.headers_mut().insert("x-request-id", h);
     }
     resp
 }

@@ -77,6 +77,13 @@ impl FhirRequest {
                 Err(_) => return Err((FhirError::BadRequest("the path is not valid UTF-8".into()), out)),
             }
         }
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         Ok(FhirRequest {
             method: parts.method,
             path,
@@ -91,7 +98,8 @@ impl FhirRequest {
             principal: None,
             target: None,
             access: crate::auth::principal::Access::Full,
-            request_id: uuid::Uuid::new_v4().to_string(),
+            // Set by the tracing middleware (crate::observability), which answers with it too.
+            request_id,
         })
     }
 
