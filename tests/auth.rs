@@ -159,6 +159,10 @@ async fn a_patient_token_stays_in_its_compartment() {
     assert_denied(&call(&s, Method::POST, "", t, Some(&batch)).await, 403, "batch read", &secrets);
     let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "Observation?subject=Patient/B"}}]});
     assert_denied(&call(&s, Method::POST, "", t, Some(&batch)).await, 403, "batch search", &secrets);
+    for url in ["Observation", "Patient/B/Observation", "Observation/_history", "_history", "Encounter"] {
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": url}}]});
+        assert_denied(&call(&s, Method::POST, "", t, Some(&batch)).await, 403, &format!("batch GET {url}"), &secrets);
+    }
     // Writes with a read scope.
     let obs = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/A"}});
     assert_denied(&call(&s, Method::POST, "/Observation", t, Some(&obs)).await, 403, "create with a read scope", &secrets);

@@ -225,8 +225,12 @@ impl Guard<'_> {
             if matches!(access, Access::Full) {
                 continue;
             }
-            if conditional || rt.is_none() {
-                return Err(deny("searches and conditional entries need unrestricted access to the type".into()));
+            let searching = matches!(
+                target.interaction,
+                Interaction::SearchType | Interaction::SearchSystem | Interaction::HistoryType | Interaction::HistorySystem | Interaction::Operation
+            );
+            if conditional || searching || rt.is_none() {
+                return Err(deny("searches, history, operations and conditional entries need unrestricted access to the type".into()));
             }
             if target.interaction == Interaction::Patch {
                 return Err(deny("PATCH entries need unrestricted access to the type".into()));
