@@ -333,6 +333,16 @@ async fn default_role_rules_per_interaction() {
         if group == "non-practitioner" && (r.status != 200 || r.text().contains("\"Patient\"")) {
             failures.push(format!("{group} include: {} {}", r.status, r.text()));
         }
+        // Chains and _has may only look into types the group may search.
+        let r = call(&s, Method::GET, "/Coverage?beneficiary:Patient.name=x", Some(&tok), None).await;
+        let expected_chain = if group == "practitioner" { 200 } else { 403 };
+        if r.status != expected_chain {
+            failures.push(format!("{group} chain into Patient: {}", r.status));
+        }
+        let r = call(&s, Method::GET, "/Patient?_has:Observation:subject:code=x", Some(&tok), None).await;
+        if r.status != expected_chain {
+            failures.push(format!("{group} _has from Observation: {}", r.status));
+        }
         // Every batch entry is checked.
         let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "Observation/o"}}]});
         let r = call(&s, Method::POST, "", Some(&tok), Some(&batch)).await;

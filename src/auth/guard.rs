@@ -25,6 +25,8 @@ pub struct Confinement {
     pub filters: Vec<Filter>,
     /// Chained parameters and `_has` are refused (they would look outside the confinement).
     pub no_chains: bool,
+    /// Types chains and `_has` may look into (`None`: any).
+    pub reachable: Option<Vec<String>>,
 }
 
 pub struct Guard<'a> {
@@ -143,7 +145,7 @@ impl Guard<'_> {
     pub fn confinement(&self, access: &Access, resource_type: &str) -> Result<Confinement> {
         let Access::Restricted(rs) = access else { return Ok(Confinement::default()) };
         let registry = self.fhir.registry();
-        let mut out = Confinement { filters: Vec::new(), no_chains: true };
+        let mut out = Confinement { filters: Vec::new(), no_chains: true, reachable: None };
         let patients: Vec<Option<&String>> = rs.iter().map(|r| r.patient.as_ref()).collect();
         let first = patients[0];
         if patients.iter().any(|p| *p != first) {
@@ -168,6 +170,17 @@ impl Guard<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// The types a caller whose rules do not cover every type may search (chains and
+    /// `_has` may only look into these); `None` when every type is open.
+    pub fn reachable_types(&self) -> Option<Vec<String>> {
+        self.principal.as_ref()?;
+        if matches!(self.access(Interaction::SearchSystem, None), Access::Full) {
+            return None;
+        }
+        let types = self.fhir.defs.resource_types();
+        Some(types.iter().filter(|t| matches!(self.access(Interaction::SearchType, Some(t.as_str())), Access::Full)).cloned().collect())
     }
 
     /// `_include` / `_revinclude` results the caller may read.

@@ -68,6 +68,11 @@ pub async fn search_confined(
     if confine.no_chains && q.filters.iter().any(reaches_out) {
         return Err(FhirError::Forbidden("chained parameters and _has are not available to this token".into()));
     }
+    if let Some(types) = &confine.reachable {
+        if q.filters.iter().any(|f| looks_outside(f, types)) {
+            return Err(FhirError::Forbidden("a chained parameter or _has looks into a type this token may not search".into()));
+        }
+    }
     for (i, f) in confine.filters.iter().enumerate() {
         q.filters.insert(i, f.clone());
     }
@@ -82,6 +87,16 @@ fn reaches_out(f: &Filter) -> bool {
     match f {
         Filter::Chain { .. } | Filter::Has { .. } => true,
         Filter::AnyOf(list) => list.iter().any(reaches_out),
+        _ => false,
+    }
+}
+
+/// A chain or `_has` into a type outside `types`.
+fn looks_outside(f: &Filter, types: &[String]) -> bool {
+    match f {
+        Filter::Chain { target_type, inner, .. } => !types.contains(target_type) || looks_outside(inner, types),
+        Filter::Has { source_type, inner, .. } => !types.contains(source_type) || looks_outside(inner, types),
+        Filter::AnyOf(list) => list.iter().any(|f| looks_outside(f, types)),
         _ => false,
     }
 }

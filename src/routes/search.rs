@@ -152,7 +152,7 @@ fn shape(defs: &Definitions, resource: &mut Value, q: &SearchQuery) {
 /// restricted access must name exactly one type in `_type` (it then runs as that type's).
 fn confinement(guard: &Guard<'_>, access: &Access, types: Vec<String>, params: &[(String, String)]) -> Result<(Vec<String>, Confinement)> {
     if !matches!(access, Access::Restricted(_)) {
-        return Ok((types, Confinement::default()));
+        return Ok((types, Confinement { reachable: guard.reachable_types(), ..Confinement::default() }));
     }
     let types = if types.is_empty() {
         let named: Vec<String> = params.iter().filter(|(k, _)| k == "_type").flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_string())).filter(|t| !t.is_empty()).collect();
