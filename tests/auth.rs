@@ -230,6 +230,16 @@ async fn smart_v2_query_filtered_scopes() {
     assert_denied(&call(&s, Method::PUT, "/Observation/oA-laboratory", Some(&user), Some(&json!({"resourceType": "Observation"}))).await, 403, "v1 read used to write", &[]);
     let sys = token(json!({"scope": "system/*.*"}));
     assert_eq!(call(&s, Method::GET, "/Encounter/eB", Some(&sys), None).await.status, 200);
+    // A conditional reference searches its type: a token that may write Observations but not
+    // search Patients cannot learn through a transaction whether a Patient matches.
+    let writer = token(json!({"scope": "user/Observation.cruds"}));
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "request": {"method": "POST", "url": "Observation"},
+        "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                     "subject": {"reference": "Patient?name=A"}}}]});
+    let r = call(&s, Method::POST, "", Some(&writer), Some(&tx)).await;
+    assert_denied(&r, 403, "conditional reference to a type not searchable", &[]);
+    assert!(r.text().contains("conditional reference searches Patient"), "{}", r.text());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -235,6 +235,15 @@ impl Guard<'_> {
             if reaching && !wildcard {
                 return Err(deny("_include, _revinclude, _has and chains are only for tokens that may search everything".into()));
             }
+            // A conditional reference (`Patient?identifier=...`) is a search of its type: the
+            // Bundle's outcome would tell whether a match exists.
+            if let Some(body) = e.get("resource") {
+                for t in conditional_reference_types(body) {
+                    if !matches!(self.access(Interaction::SearchType, Some(&t)), Access::Full) {
+                        return Err(deny(format!("a conditional reference searches {t}, which this token may not search in full")));
+                    }
+                }
+            }
             if matches!(access, Access::Full) {
                 continue;
             }
@@ -260,5 +269,43 @@ impl Guard<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The resource types searched by conditional references (`Type?query`) inside a resource.
+fn conditional_reference_types(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("reference") {
+                    if let Some((t, _)) = r.split_once('?') {
+                        let t = t.rsplit('/').next().unwrap_or(t).to_string();
+                        if !out.contains(&t) {
+                            out.push(t);
+                        }
+                    }
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items.iter()),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod conditional_reference_tests {
+    use super::conditional_reference_types;
+
+    #[test]
+    fn finds_conditional_references() {
+        let r = serde_json::json!({"resourceType": "Encounter", "subject": {"reference": "Patient?identifier=x|1"},
+            "participant": [{"individual": {"reference": "Practitioner?identifier=npi|2"}}], "serviceProvider": {"reference": "Organization/1"}});
+        let mut types = conditional_reference_types(&r);
+        types.sort();
+        assert_eq!(types, vec!["Patient", "Practitioner"]);
     }
 }
