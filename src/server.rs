@@ -14,17 +14,7 @@ use crate::search::schema::{Schema, SchemaCell};
 pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
-    let (store, search): (Arc<dyn ResourceStore>, Arc<dyn crate::search::SearchIndex>) = match config.tenancy.as_str() {
-        "pool" => {
-            let s = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some(schema.clone()))?);
-            (s.clone(), s)
-        }
-        "silo" => {
-            let s = Arc::new(crate::persistence::silo::SiloStore::open(&config.data_dir, &config.sqlite_sync, schema.clone())?);
-            (s.clone(), s)
-        }
-        other => return Err(format!("HEARTH_TENANCY must be pool or silo, not '{other}'").into()),
-    };
+    let (store, search) = open_stores(&config, &schema)?;
     // Custom SearchParameter resources stored earlier are in force again after a restart.
     crate::interactions::reindex::load_schema(search.as_ref(), defs, &schema).await?;
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
@@ -46,14 +36,32 @@ pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error 
     Ok(())
 }
 
-/// `hearth reindex`: rebuilds the search index of a data directory offline.
+type Stores = (Arc<dyn ResourceStore>, Arc<dyn crate::search::SearchIndex>);
+
+/// The embedded store per the tenancy model: `pool` (one database, rows keyed by tenant) or
+/// `silo` (one database file per tenant).
+fn open_stores(config: &ServeConfig, schema: &Arc<SchemaCell>) -> Result<Stores, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(match config.tenancy.as_str() {
+        "pool" => {
+            let s = Arc::new(SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some(schema.clone()))?);
+            (s.clone(), s)
+        }
+        "silo" => {
+            let s = Arc::new(crate::persistence::silo::SiloStore::open(&config.data_dir, &config.sqlite_sync, schema.clone())?);
+            (s.clone(), s)
+        }
+        other => return Err(format!("HEARTH_TENANCY must be pool or silo, not '{other}'").into()),
+    })
+}
+
+/// `hearth reindex`: rebuilds the search index of a data directory offline (every tenant).
 pub async fn reindex(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
-    let store = SqliteStore::open(&config.data_dir, &config.sqlite_sync, Some(schema.clone()))?;
-    let custom = crate::interactions::reindex::load_schema(&store, defs, &schema).await?;
+    let (store, search) = open_stores(&config, &schema)?;
+    let custom = crate::interactions::reindex::load_schema(search.as_ref(), defs, &schema).await?;
     let started = std::time::Instant::now();
-    let count = crate::search::SearchIndex::reindex(&store).await?;
+    let count = search.reindex().await?;
     store.close().await?;
     println!("reindexed {count} resources with {custom} custom search parameters in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
