@@ -5,6 +5,20 @@ use super::response::Output;
 use crate::fhir::meta;
 use crate::persistence::{HistoryPage, Method, StoredVersion};
 
+/// A page link: `base/path?params&_cursor=...` (no `?` when there is nothing to add).
+pub fn page_url(base_url: &str, path: &str, params: &[(String, String)], cursor: Option<&str>) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    if let Some(c) = cursor {
+        ser.append_pair("_cursor", c);
+    }
+    let qs = ser.finish();
+    let base = if path.is_empty() { base_url.to_string() } else { format!("{base_url}/{path}") };
+    if qs.is_empty() { base } else { format!("{base}?{qs}") }
+}
+
 /// Serialises `entry` with `resource` (raw JSON) as its second member.
 fn entry_json(out: &mut Vec<u8>, full_url: &str, resource: Option<&[u8]>, rest: &Map<String, Value>) {
     out.extend_from_slice(b"{\"fullUrl\":");

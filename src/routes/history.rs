@@ -59,22 +59,8 @@ pub async fn history(app: &AppState, fr: &mut FhirRequest, scope: HistoryScope) 
 
     let kept: Vec<(String, String)> =
         fr.query.iter().filter(|(k, _)| KNOWN.contains(&k.as_str()) && k != "_cursor").cloned().collect();
-    let link = |cursor: Option<&str>| {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &kept {
-            ser.append_pair(k, v);
-        }
-        if let Some(c) = cursor {
-            ser.append_pair("_cursor", c);
-        }
-        let q = ser.finish();
-        let path = fr.segments.join("/");
-        if q.is_empty() {
-            format!("{}/{path}", fr.out.base_url)
-        } else {
-            format!("{}/{path}?{q}", fr.out.base_url)
-        }
-    };
+    let path = fr.segments.join("/");
+    let link = |cursor: Option<&str>| bundle::page_url(&fr.out.base_url, &path, &kept, cursor);
     let self_url = link(fr.param("_cursor"));
     let next_url = page.next.as_deref().map(|c| link(Some(c)));
     let body = bundle::history(&fr.out, &page, &self_url, next_url.as_deref());

@@ -45,18 +45,7 @@ pub async fn search_in(
     let (types, confine) = confinement(&guard, &fr.access, types, &params)?;
     let (q, mut page) = search_confined(&app.fhir, &fr.tenant, types, &params, strict, paging, compartment, &confine).await?;
     page.included = guard.filter_included(std::mem::take(&mut page.included)).await?;
-    let link = |cursor: Option<&str>| {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &q.applied {
-            ser.append_pair(k, v);
-        }
-        if let Some(c) = cursor {
-            ser.append_pair("_cursor", c);
-        }
-        let qs = ser.finish();
-        let base = if path.is_empty() { fr.out.base_url.clone() } else { format!("{}/{path}", fr.out.base_url) };
-        if qs.is_empty() { base } else { format!("{base}?{qs}") }
-    };
+    let link = |cursor: Option<&str>| super::bundle::page_url(&fr.out.base_url, &path, &q.applied, cursor);
     let mut links = vec![json!({"relation": "self", "url": link(q.cursor.as_deref())})];
     if q.cursor.is_some() {
         links.push(json!({"relation": "first", "url": link(None)}));
