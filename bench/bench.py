@@ -135,6 +135,25 @@ class Server:
         except OSError:
             return None
 
+    def cpu_seconds(self):
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def wait_idle(self, limit=60):
+        """Waits until the server has finished what a previous run left in flight (under 5% of
+        a core for 0.3 s), so that one scenario's backlog does not slow the next."""
+        t0, quiet = time.time(), 0
+        last = self.cpu_seconds()
+        while time.time() - t0 < limit and quiet < 3:
+            time.sleep(0.1)
+            now = self.cpu_seconds()
+            quiet = quiet + 1 if now - last < 0.005 else 0
+            last = now
+
     def path(self, p):
         """`p` relative to the FHIR base (`''` is the base itself)."""
         return (self.prefix + "/" + p.lstrip("/")) if p else (self.prefix or "/")
@@ -394,6 +413,7 @@ def run_scenarios(server, ctx, conns, duration, folder, checks=True):
             continue
         script = lua_script(server, sc, folder)
         for c in conns:
+            server.wait_idle()
             r = wrk(server, script, c, duration)
             entry["runs"][str(c)] = r
             if "error" in r:
@@ -494,6 +514,7 @@ def machine():
     except (OSError, StopIteration):
         info["cpu"] = "?"
     info["load_avg"] = os.getloadavg()
+    info["nice"] = os.nice(0)
     info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "src"], capture_output=True, text=True).stdout.strip()
     info["src_dirty"] = bool(dirty)
@@ -523,7 +544,7 @@ def report(res, args):
     L = []
     L.append(f"Run {m['date']}, commit {m['commit']}{' (src modified)' if m['src_dirty'] else ''}; "
              f"{m['cores']} cores ({m['cpu']}), {m['mem_gb']} GB; load average at start "
-             f"{m['load_avg'][0]:.2f}; {args.duration} s per run; wrk on the same cores.")
+             f"{m['load_avg'][0]:.2f}; nice {m['nice']}; {args.duration} s per run; wrk on the same cores.")
     L.append("")
     L.append("| scenario | conns | Hearth req/s | p50 ms | p99 ms | Helios req/s | p50 ms | p99 ms | ceiling req/s | Hearth/Helios | Hearth/ceiling |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -541,8 +562,9 @@ def report(res, args):
             row.append(f"{h['rps'] / p['rps']:.2f}x" if h and p else "–")
             row.append(f"{h['rps'] / k['rps']:.2f}" if h and k else "–")
             L.append("| " + " | ".join(row) + " |")
-    L.append("")
-    L.append("⚠: some answers were not 2xx or the connection failed (see results.json).")
+    if any("⚠" in l for l in L):
+        L.append("")
+        L.append("⚠: some answers were not 2xx or a connection failed (counts in results.json).")
     L.append("")
     L.append("What each search returned (first page, strict handling):")
     L.append("")
