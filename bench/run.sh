@@ -39,10 +39,7 @@ fi
 
 # Other jobs on the machine (builds) take CPU from the servers; the benchmark's processes
 # run at a higher priority when allowed (BENCH_NICE=0 to turn off).
-NICE=()
-if [ "${BENCH_NICE:--10}" != 0 ] && [ "$(id -u)" = 0 ]; then NICE=(nice -n "${BENCH_NICE:--10}"); fi
-
-exec "${NICE[@]}" python3 bench/bench.py \
+exec python3 bench/bench.py --nice "${BENCH_NICE:--10}" \
     --hearth target/release/hearth \
     --ceiling target/release/examples/ceiling \
     --peer "$HFS" \
