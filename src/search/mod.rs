@@ -4,6 +4,8 @@ pub mod extract;
 pub mod compartment;
 pub mod fhirpath;
 pub mod fulltext;
+#[cfg(feature = "aws")]
+pub mod opensearch;
 pub mod params;
 pub mod query;
 pub mod schema;
