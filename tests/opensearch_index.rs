@@ -434,7 +434,8 @@ async fn paging_fixture(idx: &OpenSearchIndex, tenant: &str, schema: Arc<SchemaC
     let store = SqliteStore::open(dir, "normal", Some(schema)).expect("sqlite");
     let mut ops = Vec::new();
     for i in 0..123u32 {
-        let mut o = json!({"resourceType": "Observation", "id": format!("obs-{i:03}"), "status": ["final", "amended", "preliminary"][(i % 3) as usize],
+        let status = ["final", "amended", "preliminary"][(i % 3) as usize];
+        let mut o = json!({"resourceType": "Observation", "id": format!("obs-{i:03}"), "status": status,
             "code": {"coding": [{"system": "http://loinc.org", "code": format!("c{}", i % 4)}]},
             "subject": {"reference": format!("Patient/p{}", i % 6)}});
         if i % 10 != 0 {
@@ -471,8 +472,7 @@ async fn paging_with_sort_returns_every_match_once_in_sqlite_order() {
         // Forward, 7 per page.
         let mut pages: Vec<Vec<String>> = Vec::new();
         let mut cursor: Option<String> = None;
-        let mut last = None;
-        loop {
+        let last = loop {
             let mut q = q.clone();
             q.cursor = cursor.clone();
             let page = idx.search(tenant, q, 7).await.unwrap_or_else(|e| panic!("{qs}: {e}"));
@@ -482,19 +482,16 @@ async fn paging_with_sort_returns_every_match_once_in_sqlite_order() {
             pages.push(page.matches.iter().map(key).collect());
             match page.next {
                 Some(n) => cursor = Some(n),
-                None => {
-                    last = Some(page.previous);
-                    break;
-                }
+                None => break page.previous,
             }
             assert!(pages.len() < 100, "{qs}: paging does not end");
-        }
+        };
         let all: Vec<String> = pages.concat();
         assert_eq!(set(&all).len(), all.len(), "{qs}: a match repeated");
         assert_eq!(all, expected, "{qs}: order differs from the SQLite adapter");
         // Backward from the last page through the previous links.
         let mut back: Vec<Vec<String>> = vec![pages.last().cloned().unwrap_or_default()];
-        let mut prev = last.flatten();
+        let mut prev = last;
         while let Some(p) = prev {
             let mut q = q.clone();
             q.cursor = Some(p);
@@ -599,5 +596,48 @@ async fn a_chain_selecting_too_many_resources_is_refused() {
     assert_eq!(ok.matches.len(), 2);
     let err = idx.search(t, parse_query(&schema, &["Patient"], "_has:Observation:subject:status=final"), 10).await.expect_err("_has over the cap");
     assert_eq!(err.status(), 400);
+    let _ = idx.drop_index(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_keeps_serving_and_keeps_writes_made_meanwhile() {
+    let schema = schema();
+    let idx = Arc::new(index("rebuild", schema.clone()));
+    let t = "rebuild";
+    let patient = |id: &str, family: &str| json!({"resourceType": "Patient", "id": id, "name": [{"family": family}]});
+    let old: Vec<StoredVersion> = (0..700).map(|i| version(&patient(&format!("p{i:03}"), "Before"), 1, 1_000 + i)).collect();
+    apply_ok(&idx, t, &old).await;
+    // The scan the rebuild reads: it pauses after its first batch until told to go on.
+    let (paused_tx, paused_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let scanned = old.clone().into_iter().enumerate().map(move |(i, v)| {
+        if i == 600 {
+            let _ = paused_tx.send(());
+            let _ = go_rx.recv_timeout(std::time::Duration::from_secs(60));
+        }
+        v
+    });
+    // The rebuild runs apart (its own client and runtime), as `hearth reindex` beside the streamer.
+    let rebuilder = index("rebuild", schema.clone());
+    let rebuild = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(rebuilder.reindex_from(t, scanned))
+    });
+    tokio::task::spawn_blocking(move || paused_rx.recv_timeout(std::time::Duration::from_secs(60))).await.expect("join").expect("rebuild paused");
+    // Mid-rebuild: the old index still answers, and writes go on.
+    let mid = idx.search(t, parse_query(&schema, &["Patient"], "_summary=count"), 10).await.expect("count");
+    assert_eq!(mid.total, Some(700), "searches during a rebuild see the old index");
+    apply_ok(&idx, t, &[version(&patient("p001", "Updated"), 2, 5_000), version(&patient("new", "Created"), 1, 5_001), deleted("Patient", "p002", 2, 5_002)]).await;
+    go_tx.send(()).expect("go");
+    let n = tokio::task::spawn_blocking(move || rebuild.join()).await.expect("join").expect("rebuild thread").expect("rebuild");
+    assert_eq!(n, 700);
+    assert_eq!(find(&idx, &schema, t, "Patient", "family=updated").await, vec!["Patient/p001@2"], "an update made during the rebuild was lost");
+    assert_eq!(find(&idx, &schema, t, "Patient", "family=created").await, vec!["Patient/new@1"], "a create made during the rebuild was lost");
+    assert!(find(&idx, &schema, t, "Patient", "_id=p002").await.is_empty(), "a delete made during the rebuild was lost");
+    let after = idx.search(t, parse_query(&schema, &["Patient"], "_summary=count"), 10).await.expect("count");
+    assert_eq!(after.total, Some(700));
+    // Writes after the switch go to the new index only.
+    apply_ok(&idx, t, &[version(&patient("p003", "Later"), 2, 6_000)]).await;
+    assert_eq!(find(&idx, &schema, t, "Patient", "family=later").await, vec!["Patient/p003@2"]);
     let _ = idx.drop_index(t).await;
 }

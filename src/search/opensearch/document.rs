@@ -15,6 +15,8 @@ pub const MAX_KEYWORD_CHARS: usize = 8000;
 /// substring of up to `FT_OVERLAP` characters lies whole inside one chunk.
 pub const FT_CHUNK: usize = 4000;
 pub const FT_OVERLAP: usize = 1000;
+/// Characters of a text kept as its sort key (keeps page cursors short).
+pub const SORT_CHARS: usize = 256;
 /// Combinations of one composite element's component values kept.
 const MAX_COMBINATIONS: usize = 256;
 
@@ -38,7 +40,11 @@ pub fn enc_f64(v: f64) -> String {
 
 /// At most `MAX_KEYWORD_CHARS` characters.
 pub fn kw(s: &str) -> &str {
-    match s.char_indices().nth(MAX_KEYWORD_CHARS) {
+    cut(s, MAX_KEYWORD_CHARS)
+}
+
+fn cut(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
         None => s,
     }
@@ -82,12 +88,16 @@ pub fn value_fields(v: &IndexValue) -> (&'static str, Map<String, Value>) {
         IndexValue::String { norm, exact } => {
             m.insert("norm".into(), json!(kw(norm)));
             m.insert("exact".into(), json!(kw(exact)));
+            m.insert("s".into(), json!(cut(norm, SORT_CHARS)));
             "str"
         }
         IndexValue::Token { system, code, text } => {
             put(&mut m, "system", system);
             put(&mut m, "code", code);
             put(&mut m, "text", text);
+            if let Some(c) = code {
+                m.insert("s".into(), json!(cut(c, SORT_CHARS)));
+            }
             "tok"
         }
         IndexValue::Date { low, high } => {
@@ -129,6 +139,7 @@ pub fn value_fields(v: &IndexValue) -> (&'static str, Map<String, Value>) {
         }
         IndexValue::Uri(u) => {
             m.insert("value".into(), json!(kw(u)));
+            m.insert("s".into(), json!(cut(u, SORT_CHARS)));
             "uri"
         }
     };
@@ -170,7 +181,9 @@ pub fn document(v: &StoredVersion, body: &str, entries: &[IndexEntry]) -> Value 
             let mut m = Map::new();
             m.insert("p".into(), json!(code));
             for (i, v) in combo.into_iter().enumerate() {
-                let (family, fields) = value_fields(v);
+                let (family, mut fields) = value_fields(v);
+                fields.remove("s");
+                fields.remove("s2");
                 let mut slot = Map::new();
                 slot.insert(family.into(), Value::Object(fields));
                 m.insert(format!("c{i}"), Value::Object(slot));

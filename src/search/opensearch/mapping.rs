@@ -10,10 +10,12 @@ pub const MAPPING_VERSION: u32 = 1;
 /// Composite components indexed per element (R4 composites have two or three).
 pub const MAX_COMPONENTS: usize = 4;
 
-/// The families: nested path and the fields of one value (`p` = parameter code).
+/// The families: nested path and the fields of one value (`p` = parameter code). `s` (and
+/// `s2`, the high end of a date) is the value's sort key: text cut to `SORT_CHARS`, numbers
+/// and dates as order-preserving text, so every sort value (and cursor) is a short string.
 pub const FAMILIES: &[(&str, &[(&str, &str)])] = &[
-    ("str", &[("norm", "keyword"), ("exact", "keyword")]),
-    ("tok", &[("system", "keyword"), ("code", "keyword"), ("text", "keyword")]),
+    ("str", &[("norm", "keyword"), ("exact", "keyword"), ("s", "keyword")]),
+    ("tok", &[("system", "keyword"), ("code", "keyword"), ("text", "keyword"), ("s", "keyword")]),
     ("date", &[("low", "long"), ("high", "long"), ("s", "keyword"), ("s2", "keyword")]),
     ("num", &[("value", "double"), ("low", "double"), ("high", "double"), ("s", "keyword")]),
     (
@@ -24,7 +26,7 @@ pub const FAMILIES: &[(&str, &[(&str, &str)])] = &[
         "ref",
         &[("type", "keyword"), ("id", "keyword"), ("url", "keyword"), ("id_system", "keyword"), ("id_value", "keyword"), ("key", "keyword")],
     ),
-    ("uri", &[("value", "keyword")]),
+    ("uri", &[("value", "keyword"), ("s", "keyword")]),
 ];
 
 /// A prefix: lower-case letters, digits, `-`, `_`, `.`; not starting with `-`, `_`, `+`, `.`.
@@ -40,8 +42,10 @@ pub fn check_prefix(prefix: &str) -> Result<()> {
     }
 }
 
-/// `{prefix}-{tenant}`, lower-case. Tenant ids are FHIR ids (`[A-Za-z0-9-.]`), so an
-/// upper-case letter becomes `_` + the letter: `Acme` and `acme` stay two indexes.
+/// `{prefix}-{tenant}`, lower-case: the tenant's alias. Tenant ids are FHIR ids
+/// (`[A-Za-z0-9-.]`), so an upper-case letter becomes `_` + the letter: `Acme` and `acme`
+/// stay two indexes. The concrete indexes behind it are `{alias}~{n}` (`~` never occurs in
+/// an alias, so no tenant's alias can name another tenant's index).
 pub fn index_name(prefix: &str, tenant: &str) -> Result<String> {
     if tenant.is_empty() || tenant.len() > 64 || !tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
         return Err(FhirError::BadRequest(format!("invalid tenant id '{}'", tenant.chars().take(80).collect::<String>())));
@@ -58,12 +62,20 @@ pub fn index_name(prefix: &str, tenant: &str) -> Result<String> {
     Ok(name)
 }
 
+/// Only sort keys need doc values; other keywords are only matched.
 fn props(fields: &[(&str, &str)]) -> Map<String, Value> {
-    fields.iter().map(|(n, t)| (n.to_string(), json!({"type": t}))).collect()
+    fields
+        .iter()
+        .map(|(n, t)| {
+            let sorted = matches!(*n, "s" | "s2" | "key");
+            let spec = if *t == "keyword" && !sorted { json!({"type": t, "doc_values": false}) } else { json!({"type": t}) };
+            (n.to_string(), spec)
+        })
+        .collect()
 }
 
-/// Settings and mappings of a tenant's index.
-pub fn index_body() -> Value {
+/// Settings and mappings of a tenant's index, created with the aliases `aliases`.
+pub fn index_body(aliases: &[&str]) -> Value {
     let mut properties = Map::new();
     let kw = json!({"type": "keyword"});
     for f in ["key", "rtype", "id", "params"] {
@@ -95,7 +107,9 @@ pub fn index_body() -> Value {
         comp.insert(format!("c{i}"), json!({"type": "object", "properties": value_object.clone()}));
     }
     properties.insert("comp".into(), json!({"type": "nested", "properties": comp}));
+    let aliases: Map<String, Value> = aliases.iter().map(|a| (a.to_string(), json!({}))).collect();
     json!({
+        "aliases": aliases,
         "settings": {"index": {"mapping": {"nested_objects": {"limit": 100000}, "total_fields": {"limit": 2000}}}},
         "mappings": {"dynamic": "strict", "_meta": {"hearth_mapping": MAPPING_VERSION}, "properties": properties}
     })
@@ -119,7 +133,8 @@ mod tests {
 
     #[test]
     fn mapping_is_strict_and_has_every_family() {
-        let b = index_body();
+        let b = index_body(&["x"]);
+        assert!(b["aliases"]["x"].is_object());
         assert_eq!(b["mappings"]["dynamic"], "strict");
         for (f, _) in FAMILIES {
             assert_eq!(b["mappings"]["properties"][f]["type"], "nested", "{f}");

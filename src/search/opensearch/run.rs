@@ -131,10 +131,7 @@ pub fn sort_spec(keys: &[SortKey]) -> Vec<SortField> {
                 kind => family(kind),
             };
             let sub = match (fam, k.descending) {
-                ("str", _) => "norm",
-                ("tok", _) => "code",
                 ("ref", _) => "key",
-                ("uri", _) => "value",
                 ("date", true) => "s2",
                 _ => "s",
             };
