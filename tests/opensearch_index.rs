@@ -641,3 +641,31 @@ async fn a_rebuild_keeps_serving_and_keeps_writes_made_meanwhile() {
     assert_eq!(find(&idx, &schema, t, "Patient", "family=later").await, vec!["Patient/p003@2"]);
     let _ = idx.drop_index(t).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_values_are_indexed_and_found() {
+    let schema = schema();
+    let idx = index("large", schema.clone());
+    let t = "large";
+    // Words that never repeat, so a substring names one place in the text.
+    let words: Vec<String> = (0..12_000).map(|i| format!("w{i}x")).collect();
+    let long = words.join(" ");
+    let family = "Q".repeat(12_000);
+    let p = json!({"resourceType": "Patient", "id": "big", "name": [{"family": family, "given": ["Ann"]}], "address": [{"text": long}],
+        "text": {"status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{long}</div>")}});
+    apply_ok(&idx, t, &[version(&p, 1, 1_000)]).await;
+    let found = |qs: String| {
+        let idx = &idx;
+        let schema = &schema;
+        async move { find(idx, schema, t, "Patient", &qs).await }
+    };
+    assert_eq!(found("_text=w11990x w11991x".into()).await, vec!["Patient/big@1"], "text near the end of a long narrative");
+    assert_eq!(found("_content=w5000x w5001x w5002x".into()).await, vec!["Patient/big@1"], "any string of the resource (here a long address)");
+    assert!(found("_content=w5001x w5000x".into()).await.is_empty());
+    assert_eq!(found("family=qqqq".into()).await, vec!["Patient/big@1"], "a very long string value");
+    assert_eq!(found("address=w0x w1x".into()).await, vec!["Patient/big@1"]);
+    assert_eq!(found("_sort=family&given=ann".into()).await, vec!["Patient/big@1"]);
+    let err = idx.search(t, parse_query(&schema, &["Patient"], &format!("_content={}", "a".repeat(1_001))), 10).await.expect_err("too long");
+    assert_eq!(err.status(), 400);
+    let _ = idx.drop_index(t).await;
+}

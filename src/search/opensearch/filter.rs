@@ -248,8 +248,8 @@ fn value(f: &str, p: &SearchParam, m: Option<&Modifier>, v: &SearchValue) -> Res
             // As SQLite's LIKE: ASCII case-insensitive.
             Some(Modifier::Below) => prefix(fld("value"), kw_query(u), true),
             Some(Modifier::Above) => {
-                if u.chars().count() > 1000 {
-                    return Err(FhirError::BadRequest(format!("':above' takes a URI of at most 1000 characters on '{}'", p.code)));
+                if u.chars().count() > 500 {
+                    return Err(FhirError::BadRequest(format!("':above' takes a URI of at most 500 characters on '{}'", p.code)));
                 }
                 // Every stored value that is a prefix of `u`.
                 let mut alts: Vec<Value> = u.char_indices().map(|(i, _)| &u[..i]).chain([u.as_str()]).map(|pre| ci_term(&fld("value"), pre)).collect();

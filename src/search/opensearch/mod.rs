@@ -1,13 +1,14 @@
-//! The OpenSearch `SearchIndex` (AWS mode). One index per tenant (`{prefix}-{tenant}`), one
-//! document per resource holding the search values the shared extraction produces (nested per
-//! parameter type, see `mapping.rs`) and the stored version itself, so a search needs no second
-//! round-trip to the resource store. Writes come from the DynamoDB stream (`apply`), with
-//! external versioning so that an older version never overwrites a newer one.
+//! The OpenSearch `SearchIndex` (AWS mode). One index per tenant, behind the alias
+//! `{prefix}-{tenant}`; one document per resource holding the search values the shared
+//! extraction produces (nested per parameter type, see `mapping.rs`) and the stored version
+//! itself, so a search needs no second round-trip to the resource store. Writes come from the
+//! DynamoDB stream (`apply`) with external versioning, so an older version never overwrites a
+//! newer one; a deletion is kept as a marker document for the same reason.
 //!
 //! - `client.rs`   HTTP(S) or SigV4 transport, errors as `FhirError`
 //! - `mapping.rs`  index names and the explicit mapping
 //! - `document.rs` a version and its search values as a document
-//! - `write.rs`    `_bulk` writes, index management, rebuilds
+//! - `write.rs`    `_bulk` writes, the alias, rebuilds switched atomically
 //! - `filter.rs`   the search AST as query DSL (chains, `_has`, `_list` resolved first)
 //! - `run.rs`      sorting, `search_after` paging, totals
 //! - `include.rs`  `_include` / `_revinclude`
