@@ -42,6 +42,7 @@ FHIR_ENV = {
     "HEARTH_S3_BUCKET": None,
     "HEARTH_S3_KMS_KEY_ID": None,
     "HEARTH_OPENSEARCH_URL": None,
+    "HEARTH_OPENSEARCH_SIGV4": "1",
     "HEARTH_AUTH": "jwt",
     "HEARTH_JWT_ISSUER": None,
     "HEARTH_JWKS_URL": None,
@@ -51,7 +52,7 @@ FHIR_ENV = {
     "HEARTH_PRESIGN_ABOVE_BYTES": None,
     "HEARTH_LOG": None,
 }
-STREAMER_ENV = {"HEARTH_OPENSEARCH_URL", "HEARTH_DYNAMODB_TABLE", "HEARTH_LOG"}
+STREAMER_ENV = {"HEARTH_BACKEND", "HEARTH_OPENSEARCH_URL", "HEARTH_OPENSEARCH_SIGV4", "HEARTH_DYNAMODB_TABLE", "HEARTH_S3_BUCKET", "HEARTH_LOG"}
 # compute-module variables behind the environment, with the defaults the app expects
 COMPUTE_DEFAULTS = {
     "base_path": "/fhir",
@@ -222,7 +223,7 @@ def check_contract(root: Path, modules: dict[Path, Module], results: Results) ->
     results.check("FHIR Lambda environment is exactly the HEARTH_* settings the server reads", problems)
 
     senv = unwrap(compute.locals.get("streamer_environment")) or {}
-    results.check("streamer Lambda environment is exactly HEARTH_OPENSEARCH_URL, _DYNAMODB_TABLE, _LOG",
+    results.check("streamer Lambda environment is exactly HEARTH_BACKEND, _OPENSEARCH_URL, _OPENSEARCH_SIGV4, _DYNAMODB_TABLE, _S3_BUCKET, _LOG",
                   [f"keys {sorted(senv)} != {sorted(STREAMER_ENV)}"] if set(senv) != STREAMER_ENV else [])
 
     problems = []

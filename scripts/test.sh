@@ -57,13 +57,14 @@ fi
 # --- Python packages (none needed yet) -------------------------------------------
 # PIP_PACKAGES=()  # e.g. (jsonschema); installed with: python3 -m pip install --user "${PIP_PACKAGES[@]}"
 
-# --- Cognito emulation for tests/auth_cognito.rs: moto[server] in .cache/venv-moto ---
-# Reused when present. The test starts moto_server itself (127.0.0.1, a random port) and
-# fails, rather than skips, when it is missing.
+# --- AWS emulation: moto[server] (Cognito, DynamoDB, DynamoDB Streams, S3) and
+# osmem-server (the OpenSearch REST API, in memory) in .cache/venv-moto ---
+# Reused when present. The tests start them (127.0.0.1, random ports) and fail, rather
+# than skip, when they are missing.
 setup_moto() {
     local venv="$ROOT/.cache/venv-moto"
-    local pins=("moto[server]==5.2.5")
-    if ! "$venv/bin/python" -c 'import moto.server, flask' >/dev/null 2>&1 || [ ! -x "$venv/bin/moto_server" ]; then
+    local pins=("moto[server]==5.2.5" "osmem-server==0.1.6")
+    if ! "$venv/bin/python" -c 'import moto.server, flask, osmem_server' >/dev/null 2>&1 || [ ! -x "$venv/bin/moto_server" ]; then
         log "creating $venv with ${pins[*]}"
         rm -rf "$venv"
         if ! python3 -m venv "$venv" >/dev/null 2>&1; then
@@ -78,6 +79,8 @@ setup_moto() {
         "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
     fi
     export MOTO_SERVER="$venv/bin/moto_server"
+    OSMEM_SERVER_BIN="$("$venv/bin/python" -c 'import osmem_server; print(osmem_server.resolve_binary())')"
+    export OSMEM_SERVER_BIN
 }
 setup_moto
 
@@ -86,13 +89,23 @@ log "fetching the FHIR R4 examples package"
 bash scripts/fetch-r4-package.sh >/dev/null
 
 # --- build and run ---------------------------------------------------------------
-if cargo nextest --version >/dev/null 2>&1; then
-    log "running: cargo nextest run --workspace"
-    cargo nextest run --workspace --no-fail-fast "$@"
-else
-    log "cargo-nextest not found; running: cargo test --workspace"
-    cargo test --workspace --no-fail-fast "$@"
-fi
+# Every test on the embedded backend, then the HTTP suites again on the AWS backend
+# (DynamoDB, S3 and OpenSearch emulated on loopback: HEARTH_TEST_BACKEND=aws).
+AWS_SUITES=(crud bad_input concurrency conditional transaction patch search_conformance search_paging restart examples_roundtrip)
+run_tests() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run --workspace --no-fail-fast "$@"
+    else
+        cargo test --workspace --no-fail-fast "$@"
+    fi
+}
+status=0
+log "running every test (embedded backend)"
+run_tests "$@" || status=1
+aws_args=()
+for t in "${AWS_SUITES[@]}"; do aws_args+=(--test "$t"); done
+log "running the HTTP suites on the AWS backend: ${AWS_SUITES[*]}"
+HEARTH_TEST_BACKEND=aws run_tests "${aws_args[@]}" "$@" || status=1
 
 # --- infra/terraform: checkov + structure test (Terraform itself is not installable here) ---
 # A venv in .cache/venv-infra (reused when present) with pinned checkov and python-hcl2;
@@ -118,4 +131,5 @@ check_terraform() {
     log "checking infra/terraform (python-hcl2 structure test + checkov)"
     "$venv/bin/python" scripts/check_terraform.py
 }
-check_terraform
+check_terraform || status=1
+exit "$status"

@@ -143,6 +143,32 @@ pub struct ServeConfig {
     /// tenant) or `silo` (one database file per tenant under DATA_DIR/tenants/).
     #[arg(long, env = "HEARTH_TENANCY", default_value = "pool")]
     pub tenancy: String,
+    /// Storage backend: `embedded` (SQLite + local folder) or `aws` (DynamoDB, S3,
+    /// OpenSearch; needs the `aws` build feature).
+    #[arg(long, env = "HEARTH_BACKEND", default_value = "embedded")]
+    pub backend: String,
+    /// AWS: the resources table.
+    #[arg(long, env = "HEARTH_DYNAMODB_TABLE", default_value = "hearth-resources")]
+    pub dynamodb_table: String,
+    /// AWS: the bucket for binaries, documents, oversized bodies and exports.
+    #[arg(long, env = "HEARTH_S3_BUCKET", default_value = "hearth-data")]
+    pub s3_bucket: String,
+    /// AWS: KMS key for SSE-KMS uploads (default: the bucket's default encryption).
+    #[arg(long, env = "HEARTH_S3_KMS_KEY_ID")]
+    pub s3_kms_key_id: Option<String>,
+    /// AWS: the OpenSearch endpoint.
+    #[arg(long, env = "HEARTH_OPENSEARCH_URL", default_value = "http://127.0.0.1:9200")]
+    pub opensearch_url: String,
+    /// AWS: prefix of the per-tenant index names (`<prefix>-<tenant>`).
+    #[arg(long, env = "HEARTH_OPENSEARCH_INDEX", default_value = "hearth")]
+    pub opensearch_index: String,
+    /// AWS: Binary content larger than this is answered with a redirect to a presigned URL.
+    #[arg(long, env = "HEARTH_PRESIGN_ABOVE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub presign_above_bytes: u64,
+    /// AWS local mode (default: on when AWS_ENDPOINT_URL is set): create the missing
+    /// table, bucket and index at start and consume the DynamoDB stream in-process.
+    #[arg(long, env = "HEARTH_AWS_LOCAL")]
+    pub aws_local: Option<bool>,
 }
 
 /// `hearth token`: a development token signed by the local dev key.

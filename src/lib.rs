@@ -1,5 +1,7 @@
 //! Hearth: a FHIR R4 server. See ARCHITECTURE.md in the shared folder for the layers.
 pub mod auth;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 pub mod error;
 pub mod fhir;

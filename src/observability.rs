@@ -37,3 +37,13 @@ pub async fn trace_request(mut req: Request<Body>, next: Next) -> Response {
     }
     resp
 }
+
+/// Logging inside Lambda: JSON lines to stdout (CloudWatch), level from `HEARTH_LOG`.
+pub fn init_lambda_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| "info".into()))
+        .with_current_span(true)
+        .without_time()
+        .init();
+}

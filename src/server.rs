@@ -6,26 +6,35 @@ use crate::fhir::definitions::Definitions;
 use crate::interactions::Fhir;
 use crate::persistence::blob::FsBlobStore;
 use crate::persistence::sqlite::SqliteStore;
-use crate::persistence::ResourceStore;
+use crate::persistence::{BlobStore, ResourceStore};
 use crate::routes::{router, AppState};
 use crate::search::compartment::Compartments;
 use crate::search::schema::{Schema, SchemaCell};
 
-pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The application for a configuration: its router and its store (closed on shutdown).
+/// `hearth serve` and the Lambda entry point run the same router.
+pub async fn build(config: ServeConfig) -> Result<(axum::Router, Arc<dyn ResourceStore>), BoxError> {
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
-    let (store, search) = open_stores(&config, &schema)?;
+    let (store, search, blobs) = open_backend(&config, &schema).await?;
     // Custom SearchParameter resources stored earlier are in force again after a restart.
     crate::interactions::reindex::load_schema(search.as_ref(), defs, &schema).await?;
-    let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
     let compartments = Arc::new(Compartments::from_definitions(defs)?);
     let fhir = Fhir { store: store.clone(), search, schema, compartments, blobs, defs };
     let auth = crate::auth::Auth::from_config(&config)?;
     let base_path = config.normalized_base_path();
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let app = router(AppState { fhir, config, base_path, auth }).layer(axum::middleware::from_fn(crate::observability::trace_request));
+    Ok((app, store))
+}
+
+pub async fn serve(config: ServeConfig) -> Result<(), BoxError> {
+    let listen = config.listen;
+    let base_path = config.normalized_base_path();
+    let (app, store) = build(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(AppState { fhir, config, base_path: base_path.clone(), auth })
-        .layer(axum::middleware::from_fn(crate::observability::trace_request));
     tracing::info!(%addr, base = %base_path, "serving FHIR R4");
     // Tests and scripts wait for this exact line on stdout.
     println!("Hearth listening on http://{addr}");
@@ -34,6 +43,27 @@ pub async fn serve(config: ServeConfig) -> Result<(), Box<dyn std::error::Error 
     store.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+type Backend = (Arc<dyn ResourceStore>, Arc<dyn crate::search::SearchIndex>, Arc<dyn BlobStore>);
+
+/// The backend named by `HEARTH_BACKEND`: `embedded` (SQLite + a local folder) or `aws`.
+async fn open_backend(config: &ServeConfig, schema: &Arc<SchemaCell>) -> Result<Backend, BoxError> {
+    match config.backend.as_str() {
+        "embedded" => {
+            let (store, search) = open_stores(config, schema)?;
+            let blobs = Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?);
+            Ok((store, search, blobs))
+        }
+        #[cfg(feature = "aws")]
+        "aws" => {
+            let stack = crate::aws::open(config, schema.clone()).await?;
+            Ok((stack.store, stack.search, stack.blobs))
+        }
+        #[cfg(not(feature = "aws"))]
+        "aws" => Err("HEARTH_BACKEND=aws needs a build with the `aws` feature (cargo build --features aws)".into()),
+        other => Err(format!("HEARTH_BACKEND must be embedded or aws, not '{other}'").into()),
+    }
 }
 
 type Stores = (Arc<dyn ResourceStore>, Arc<dyn crate::search::SearchIndex>);
@@ -55,10 +85,10 @@ fn open_stores(config: &ServeConfig, schema: &Arc<SchemaCell>) -> Result<Stores,
 }
 
 /// `hearth reindex`: rebuilds the search index of a data directory offline (every tenant).
-pub async fn reindex(config: ServeConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub async fn reindex(config: ServeConfig) -> Result<(), BoxError> {
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
-    let (store, search) = open_stores(&config, &schema)?;
+    let (store, search, _) = open_backend(&config, &schema).await?;
     let custom = crate::interactions::reindex::load_schema(search.as_ref(), defs, &schema).await?;
     let started = std::time::Instant::now();
     let count = search.reindex().await?;

@@ -97,6 +97,18 @@ pub async fn content(fhir: &Fhir, version: &StoredVersion) -> Result<Option<Blob
     }
 }
 
+/// A presigned download URL for a stored (not hydrated) Binary version whose content is
+/// larger than `above` bytes, when the blob store hands out such URLs (S3).
+pub async fn presigned(fhir: &Fhir, version: &StoredVersion, above: u64) -> Result<Option<String>> {
+    let Some(body) = &version.body else { return Ok(None) };
+    let value: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(format!("stored resource is not JSON: {e}")))?;
+    let Some(key) = value.get(BLOB_KEY).and_then(Value::as_str) else { return Ok(None) };
+    match fhir.blobs.size(key).await? {
+        Some(size) if size > above => fhir.blobs.presigned_get(key, std::time::Duration::from_secs(300)).await,
+        _ => Ok(None),
+    }
+}
+
 /// Puts a Binary's content back as base64 `data`; other resources pass through untouched.
 pub async fn hydrate(fhir: &Fhir, mut version: StoredVersion) -> Result<StoredVersion> {
     if version.resource_type != "Binary" {

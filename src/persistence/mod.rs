@@ -1,6 +1,10 @@
 //! Storage ports. `ResourceStore` keeps every version of every resource; `BlobStore`
 //! keeps binary content. Adapters: `sqlite` + `fs` (embedded); DynamoDB + S3 (AWS).
 pub mod blob;
+#[cfg(feature = "aws")]
+pub mod dynamodb;
+#[cfg(feature = "aws")]
+pub mod s3;
 pub mod silo;
 pub mod sqlite;
 
@@ -121,6 +125,12 @@ pub trait Tx {
     /// `(type, id)` of up to `limit` current resources matching the query.
     fn search_ids(&mut self, query: &crate::search::query::SearchQuery, limit: usize) -> Result<Vec<(String, String)>>;
     fn write(&mut self, op: WriteOp) -> Result<WriteResult>;
+    /// Writes of distinct resources, with the outcome of each as `write` would give it one
+    /// after the other (an adapter may prepare them in parallel). The outer error is a
+    /// storage failure: the unit of work must fail.
+    fn write_many(&mut self, ops: Vec<WriteOp>) -> Result<Vec<Result<WriteResult>>> {
+        Ok(ops.into_iter().map(|op| self.write(op)).collect())
+    }
 }
 
 /// A unit of work: an error rolls everything it wrote back.
@@ -177,4 +187,16 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, blob: Blob) -> Result<()>;
     async fn get(&self, key: &str) -> Result<Option<Blob>>;
     async fn delete(&self, key: &str) -> Result<()>;
+    /// The stored size, when the adapter can tell without reading the content.
+    async fn size(&self, _key: &str) -> Result<Option<u64>> {
+        Ok(None)
+    }
+    /// A URL that lets a client download the content directly for `ttl` (S3 only).
+    async fn presigned_get(&self, _key: &str, _ttl: std::time::Duration) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// A URL that lets a client upload the content directly for `ttl` (S3 only).
+    async fn presigned_put(&self, _key: &str, _content_type: &str, _ttl: std::time::Duration) -> Result<Option<String>> {
+        Ok(None)
+    }
 }

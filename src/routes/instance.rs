@@ -86,6 +86,11 @@ pub async fn delete(app: &AppState, fr: &mut FhirRequest, resource_type: &str, i
 pub async fn read(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id: &str, vid: Option<&str>) -> Result<Response<Body>> {
     let is_binary = resource_type == "Binary";
     let neg = fr.negotiate(is_binary)?;
+    if is_binary && !neg.explicit_json && !neg.accept.is_empty() {
+        if let Some(resp) = presigned_redirect(app, fr, id, vid).await? {
+            return Ok(resp);
+        }
+    }
     let read = match vid {
         None => interactions::read::read(&app.fhir, &fr.tenant, resource_type, id).await,
         Some(vid) => interactions::vread::vread(&app.fhir, &fr.tenant, resource_type, id, vid).await,
@@ -117,6 +122,29 @@ pub async fn read(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id:
         }
     }
     Ok(resp)
+}
+
+/// Large Binary content on a blob store that presigns (S3): a redirect to a short-lived
+/// download URL, so that the bytes do not pass through the server (Lambda's 6 MB cap).
+async fn presigned_redirect(app: &AppState, fr: &mut FhirRequest, id: &str, vid: Option<&str>) -> Result<Option<Response<Body>>> {
+    interactions::check_id(id)?;
+    let stored = match vid {
+        None => app.fhir.store.read(&fr.tenant, "Binary", id).await?,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) => app.fhir.store.vread(&fr.tenant, "Binary", id, n).await?,
+            Err(_) => None,
+        },
+    };
+    let Some(v) = stored.filter(|v| !v.is_deleted()) else { return Ok(None) };
+    let Some(url) = interactions::binary::presigned(&app.fhir, &v, app.config.presign_above_bytes).await? else { return Ok(None) };
+    fr.guard(app).ensure_visible(&fr.access, &v).await?;
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    if let Ok(h) = axum::http::HeaderValue::from_str(&url) {
+        resp.headers_mut().insert(axum::http::header::LOCATION, h);
+    }
+    response::version_headers(&mut resp, &v);
+    Ok(Some(resp))
 }
 
 /// The content type and bytes of a (hydrated) Binary, when it has content.

@@ -2,6 +2,8 @@
 //! random port, talk to it with reqwest, stop it with SIGTERM.
 #![allow(dead_code)]
 
+pub mod aws;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -153,12 +155,14 @@ impl TestServer {
         let path = dir.path().to_path_buf();
         let mut args = std_args(&path);
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::launch(&path, Some(dir), args, &[], "/fhir")
+        let env = aws::backend_env(&path);
+        Self::launch(&path, Some(dir), args, &env, "/fhir")
     }
 
     /// Start a server on a given data directory (kept by the caller, e.g. for restarts).
     pub fn start_in(dir: &Path) -> TestServer {
-        Self::launch(dir, None, std_args(dir), &[], "/fhir")
+        let env = aws::backend_env(dir);
+        Self::launch(dir, None, std_args(dir), &env, "/fhir")
     }
 
     /// Start a server configured only through `HEARTH_*` environment variables
@@ -168,6 +172,11 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("create temp data dir");
         let path = dir.path().to_path_buf();
         let mut all: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (k, v) in aws::backend_env(&path) {
+            if !all.iter().any(|(have, _)| *have == k) {
+                all.push((k, v));
+            }
+        }
         if !envs.iter().any(|(k, _)| *k == "HEARTH_DATA_DIR") {
             all.push(("HEARTH_DATA_DIR".into(), path.to_string_lossy().into_owned()));
         }

@@ -148,6 +148,12 @@ data "aws_iam_policy_document" "streamer" {
   }
 
   statement {
+    sid       = "OversizedBodies"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/resources/*"]
+  }
+
+  statement {
     sid       = "DataKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.data_kms_key_arn]

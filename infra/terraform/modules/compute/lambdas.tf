@@ -13,6 +13,7 @@ locals {
     HEARTH_S3_BUCKET           = var.bucket_name
     HEARTH_S3_KMS_KEY_ID       = var.data_kms_key_arn
     HEARTH_OPENSEARCH_URL      = var.opensearch_url
+    HEARTH_OPENSEARCH_SIGV4    = "1"
     HEARTH_AUTH                = "jwt"
     HEARTH_JWT_ISSUER          = var.jwt_issuer
     HEARTH_JWKS_URL            = var.jwks_url
@@ -24,9 +25,12 @@ locals {
   }
 
   streamer_environment = {
-    HEARTH_OPENSEARCH_URL = var.opensearch_url
-    HEARTH_DYNAMODB_TABLE = var.table_name
-    HEARTH_LOG            = var.log_level
+    HEARTH_BACKEND          = "aws"
+    HEARTH_OPENSEARCH_URL   = var.opensearch_url
+    HEARTH_OPENSEARCH_SIGV4 = "1"
+    HEARTH_DYNAMODB_TABLE   = var.table_name
+    HEARTH_S3_BUCKET        = var.bucket_name
+    HEARTH_LOG              = var.log_level
   }
 }
 
