@@ -25,11 +25,14 @@ fn venv_bin(env: &str, rel: &str) -> PathBuf {
 
 fn start_moto() -> (Child, String) {
     let bin = venv_bin("MOTO_SERVER", ".cache/venv-moto/bin/moto_server");
+    // The venv's python runs moto with requests applied one at a time (see the script).
+    let python = bin.with_file_name("python");
+    let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support_moto.py");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // moto cannot watch its parent: a small shell does, so no emulator outlives the tests.
-    let script = format!("\"$0\" -H 127.0.0.1 -p {port} & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m", std::process::id());
+    let script = format!("\"$0\" \"$1\" 127.0.0.1 {port} & m=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $m", std::process::id());
     let child = Command::new("sh")
-        .args(["-c", &script, bin.to_str().unwrap()])
+        .args(["-c", &script, python.to_str().unwrap(), launcher.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -747,6 +747,8 @@ impl Tx for DynamoTx {
             ),
         };
         let created = !live && op.resource.is_some();
+        // Taken after the lock: later than the write we waited for, so never backwards.
+        self.micros = self.micros.max(meta::now_micros()).max(current.as_ref().map(|v| v.last_updated + 1).unwrap_or(0));
         let body = match op.resource {
             Some(mut resource) => {
                 meta::stamp(&mut resource, &op.id, version, self.micros);
