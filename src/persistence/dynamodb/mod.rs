@@ -50,7 +50,7 @@ impl DynamoStore {
                 table: table.to_string(),
                 blobs,
                 lock_ttl: Duration::from_secs(30),
-                lock_wait: Duration::from_secs(20),
+                lock_wait: Duration::from_secs(30),
                 committed: Default::default(),
             }),
         }

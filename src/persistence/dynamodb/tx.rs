@@ -126,7 +126,10 @@ impl DynamoTx {
                     return Ok(prior);
                 }
                 None => {
-                    if started.elapsed() > self.inner.lock_wait {
+                    // Holding other locks while waiting risks a deadlock with a transaction
+                    // that locks in another order: then give up sooner (409, retryable).
+                    let limit = if self.locks.is_empty() { self.inner.lock_wait } else { self.inner.lock_wait.min(Duration::from_secs(3)) };
+                    if started.elapsed() > limit {
                         return Err(FhirError::Conflict(format!("{} is locked by a concurrent transaction; retry", describe(pk))));
                     }
                     std::thread::sleep(pause);
@@ -136,23 +139,38 @@ impl DynamoTx {
         }
     }
 
-    /// Locks many items at once (first attempts in parallel; contended ones then wait in
-    /// turn, as `lock` does).
+    /// Locks many items at once, all or none: attempts run in parallel; when another
+    /// transaction holds any of them, the ones just taken are released and the whole set is
+    /// tried again after a pause (never holding some while waiting for others: no deadlock
+    /// between two such sets).
     fn lock_many(&mut self, keys: Vec<(String, &'static str)>) -> Result<()> {
-        let todo: Vec<(String, &'static str)> = keys.into_iter().filter(|(pk, _)| !self.locks.contains_key(pk)).collect();
+        let mut todo: Vec<(String, &'static str)> = keys.into_iter().filter(|(pk, _)| !self.locks.contains_key(pk)).collect();
+        todo.sort();
+        todo.dedup();
         if todo.is_empty() {
             return Ok(());
         }
-        let inner = self.inner.clone();
-        let txid = self.txid.clone();
-        let attempts = self.block(async {
-            let jobs: Vec<_> = todo.iter().map(|(pk, sk)| acquire(&inner, &txid, pk, sk)).collect();
-            collect_limited(jobs, 16).await
-        });
-        for ((pk, sk), outcome) in todo.into_iter().zip(attempts) {
-            match outcome? {
-                Some(prior) => {
-                    let mut prior = prior;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let inner = self.inner.clone();
+            let txid = self.txid.clone();
+            let attempts = self.block(async {
+                let jobs: Vec<_> = todo.iter().map(|(pk, sk)| acquire(&inner, &txid, pk, sk)).collect();
+                collect_limited(jobs, 16).await
+            });
+            let mut taken = Vec::new();
+            let mut busy = false;
+            let mut failure = None;
+            for ((pk, sk), outcome) in todo.iter().zip(attempts) {
+                match outcome {
+                    Ok(Some(prior)) => taken.push((pk.clone(), *sk, prior)),
+                    Ok(None) => busy = true,
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if !busy && failure.is_none() {
+                for (pk, sk, mut prior) in taken {
                     if let Some(old) = prior.as_ref().and_then(|p| get_s(p, "lk")).map(String::from) {
                         if old != self.txid {
                             prior = self.recover(&pk, sk, &old, prior)?;
@@ -164,12 +182,41 @@ impl DynamoTx {
                     }
                     self.locks.insert(pk, Lock { prior });
                 }
-                None => {
-                    self.lock(&pk, sk)?;
+                return Ok(());
+            }
+            // Give back what this attempt took. A taken-over expired lock stays ours (its old
+            // owner is recovered now): releasing it could lose a committed write.
+            let mut release = Vec::new();
+            for (pk, sk, mut prior) in taken {
+                match prior.as_ref().and_then(|p| get_s(p, "lk")).map(String::from) {
+                    Some(old) if old != self.txid => {
+                        prior = self.recover(&pk, sk, &old, prior)?;
+                        if let Some(p) = prior.as_mut() {
+                            p.remove("lk");
+                            p.remove("lk_exp");
+                        }
+                        self.locks.insert(pk.clone(), Lock { prior });
+                        todo.retain(|(k, _)| *k != pk);
+                    }
+                    _ => release.push((pk, sk, prior.is_none())),
                 }
             }
+            let inner = self.inner.clone();
+            let releases: Vec<_> = release.iter().map(|(pk, sk, placeholder)| unlock(&inner, &self.txid, pk, sk, *placeholder)).collect();
+            for r in self.block(collect_limited(releases, 16)) {
+                r?;
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            if started.elapsed() > self.inner.lock_wait {
+                return Err(FhirError::Conflict("an identifier or resource is locked by a concurrent transaction; retry".into()));
+            }
+            // Jitter keeps two competing transactions from retrying in lockstep.
+            let jitter = Duration::from_millis(uuid::Uuid::new_v4().as_u128() as u64 % 20);
+            std::thread::sleep(pause + jitter);
+            pause = (pause * 2).min(Duration::from_millis(200));
         }
-        Ok(())
     }
 
     /// We took over the expired lock of transaction `old` on `pk`. Committed: its staged
@@ -262,32 +309,7 @@ impl DynamoTx {
     }
 
     async fn unlock_request(&self, pk: &str, sk: &str, placeholder: bool) -> Result<()> {
-        let c = &self.inner.client;
-        let r = if placeholder {
-            c.delete_item()
-                .table_name(&self.inner.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .condition_expression("lk = :tx")
-                .expression_attribute_values(":tx", s(&self.txid))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| sdk_error("unlock", e))
-        } else {
-            c.update_item()
-                .table_name(&self.inner.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .update_expression("REMOVE lk, lk_exp")
-                .condition_expression("lk = :tx")
-                .expression_attribute_values(":tx", s(&self.txid))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| sdk_error("unlock", e))
-        };
-        r
+        unlock(&self.inner, &self.txid, pk, sk, placeholder).await
     }
 
     fn encode_body(&mut self, v: &StoredVersion) -> Result<Option<Body>> {
@@ -536,6 +558,35 @@ impl DynamoTx {
         )
         .map_err(|e| sdk_error("finish", e))?;
         Ok(())
+    }
+}
+
+/// Releases a lock this transaction holds; a placeholder made by the lock disappears.
+async fn unlock(inner: &Inner, txid: &str, pk: &str, sk: &str, placeholder: bool) -> Result<()> {
+    let c = &inner.client;
+    if placeholder {
+        c.delete_item()
+            .table_name(&inner.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression("lk = :tx")
+            .expression_attribute_values(":tx", s(txid))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("unlock", e))
+    } else {
+        c.update_item()
+            .table_name(&inner.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("REMOVE lk, lk_exp")
+            .condition_expression("lk = :tx")
+            .expression_attribute_values(":tx", s(txid))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("unlock", e))
     }
 }
 
