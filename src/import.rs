@@ -138,6 +138,16 @@ async fn import_file(sink: &Sink, path: &std::path::Path, batch: usize) -> Resul
     let text = source::read(path)?;
     let mut tally = Tally::default();
     let trimmed = text.trim_start();
+    // A transaction or batch Bundle goes to a server as the file's bytes (no parse and
+    // serialisation here; the server validates it).
+    if let (Sink::Server(_), true) = (sink, trimmed.starts_with('{')) {
+        if let Ok(head) = serde_json::from_str::<source::Head>(trimmed) {
+            if head.is_transaction_or_batch() {
+                send_raw(sink, trimmed.as_bytes(), &mut tally).await?;
+                return Ok(tally);
+            }
+        }
+    }
     let single: Option<Value> = if trimmed.starts_with('{') { serde_json::from_str(trimmed).ok() } else { None };
     match single {
         Some(v) if v.get("resourceType").and_then(Value::as_str) == Some("Bundle") && matches!(v.get("type").and_then(Value::as_str), Some("transaction" | "batch")) => {
@@ -173,28 +183,37 @@ async fn import_file(sink: &Sink, path: &std::path::Path, batch: usize) -> Resul
     Ok(tally)
 }
 
+/// POSTs a Bundle's JSON to the server; the status of each entry.
+async fn post(client: &http::Client, body: &[u8]) -> Result<Vec<u16>, BoxError> {
+    let (status, resp) = client.post_json(body).await?;
+    if status != 200 {
+        return Err(format!("the server answered {status}: {}", String::from_utf8_lossy(&resp).chars().take(1000).collect::<String>()).into());
+    }
+    let v: Value = serde_json::from_slice(&resp)?;
+    Ok(v.get("entry")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|e| e.pointer("/response/status").and_then(Value::as_str).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Sends a Bundle's JSON text as it is to the server and counts its outcome.
+async fn send_raw(sink: &Sink, body: &[u8], tally: &mut Tally) -> Result<(), BoxError> {
+    let Sink::Server(client) = sink else { return Err("a raw Bundle goes to a server".into()) };
+    tally.bundles += 1;
+    let statuses = post(client, body).await?;
+    count(&statuses, tally);
+    Ok(())
+}
+
 /// Sends one Bundle and counts its outcome.
 async fn send(sink: &Sink, bundle: Value, tally: &mut Tally) -> Result<(), BoxError> {
     tally.bundles += 1;
     let statuses: Vec<u16> = match sink {
-        Sink::Server(client) => {
-            let body = serde_json::to_vec(&bundle)?;
-            let (status, resp) = client.post_json(&body).await?;
-            if status != 200 {
-                return Err(format!("the server answered {status}: {}", String::from_utf8_lossy(&resp).chars().take(1000).collect::<String>()).into());
-            }
-            let v: Value = serde_json::from_slice(&resp)?;
-            v.get("entry")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .map(|e| {
-                            e.pointer("/response/status").and_then(Value::as_str).and_then(|s| s.split(' ').next()).and_then(|s| s.parse().ok()).unwrap_or(0)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
+        Sink::Server(client) => post(client, &serde_json::to_vec(&bundle)?).await?,
         Sink::Local(fhir) => match crate::interactions::transaction::process(fhir, crate::TENANT, bundle, Default::default(), "").await {
             Ok(o) => o.entries.iter().map(|e| e.status).collect(),
             Err(f) => {
@@ -203,7 +222,12 @@ async fn send(sink: &Sink, bundle: Value, tally: &mut Tally) -> Result<(), BoxEr
             }
         },
     };
-    for s in statuses {
+    count(&statuses, tally);
+    Ok(())
+}
+
+fn count(statuses: &[u16], tally: &mut Tally) {
+    for &s in statuses {
         match s {
             201 => {
                 tally.created += 1;
@@ -216,5 +240,4 @@ async fn send(sink: &Sink, bundle: Value, tally: &mut Tally) -> Result<(), BoxEr
             _ => tally.failed += 1,
         }
     }
-    Ok(())
 }

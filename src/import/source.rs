@@ -35,6 +35,21 @@ pub fn goes_first(p: &Path) -> bool {
     name.contains("hospitalInformation") || name.contains("practitionerInformation")
 }
 
+/// The two fields that tell a transaction or batch Bundle (the rest is skipped unread).
+#[derive(serde::Deserialize)]
+pub struct Head {
+    #[serde(rename = "resourceType")]
+    resource_type: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+impl Head {
+    pub fn is_transaction_or_batch(&self) -> bool {
+        self.resource_type.as_deref() == Some("Bundle") && matches!(self.kind.as_deref(), Some("transaction" | "batch"))
+    }
+}
+
 /// The file's text, decompressed by its extension.
 pub fn read(path: &Path) -> Result<String, BoxError> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;

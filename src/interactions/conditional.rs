@@ -45,7 +45,7 @@ pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource
         obj.remove("id");
     }
     check_resource(fhir, resource_type, &resource)?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = super::transaction::entry::new_id();
     binary::offload(fhir, tenant, &id, &mut resource).await?;
     let t = resource_type.to_string();
     run_tx(fhir.store.as_ref(), tenant, move |tx| {
@@ -79,7 +79,7 @@ pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(S
         }
         Some(_) => return Err(FhirError::BadRequest("the body's id must be a string".into())),
     };
-    let new_id = body_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let new_id = body_id.clone().unwrap_or_else(super::transaction::entry::new_id);
     binary::offload(fhir, tenant, &new_id, &mut resource).await?;
     let t = resource_type.to_string();
     run_tx(fhir.store.as_ref(), tenant, move |tx| {

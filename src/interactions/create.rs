@@ -7,7 +7,7 @@ use crate::persistence::{Expect, Method, StoredVersion, WriteOp};
 /// `POST [type]`: stores a new resource under a server-assigned id (any id in the body is ignored).
 pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource: Value) -> Result<StoredVersion> {
     check_type(fhir, resource_type)?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = super::transaction::entry::new_id();
     if let Some(obj) = resource.as_object_mut() {
         obj.remove("id");
     }

@@ -156,7 +156,7 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
     for e in entries.iter_mut() {
         let id = match &e.target {
             Target::Id(id) | Target::New(id) => id.clone(),
-            _ => uuid::Uuid::new_v4().to_string(),
+            _ => entry::new_id(),
         };
         if let Some(r) = e.resource.as_mut() {
             if let Err(err) = super::binary::offload(fhir, tenant, &id, r).await {
@@ -222,17 +222,22 @@ async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Vec
     let n = raw.len();
     let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2).clamp(1, 8);
     let chunk = n.div_ceil(workers).max(64);
-    let raw = Arc::new(raw);
     let base_url = Arc::new(base_url);
     let mut handles = Vec::new();
+    let mut rest = raw;
     let mut start = 0;
-    while start < n {
-        let end = (start + chunk).min(n);
-        let (raw, registry, base_url) = (raw.clone(), registry.clone(), base_url.clone());
+    while !rest.is_empty() {
+        // Each task owns its entries: nothing is copied.
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
+        let first = start;
+        start += part.len();
+        let (registry, base_url) = (registry.clone(), base_url.clone());
         handles.push(tokio::task::spawn_blocking(move || {
-            (start..end)
-                .map(|i| {
-                    let e = entry::parse(defs, &registry, i, &raw[i], &base_url)?;
+            part.into_iter()
+                .enumerate()
+                .map(|(k, raw)| {
+                    let e = entry::parse(defs, &registry, first + k, raw, &base_url)?;
                     if let (Some(r), Verb::Post | Verb::Put) = (&e.resource, e.verb) {
                         check_resource(defs, &e.resource_type, r)?;
                     }
@@ -240,7 +245,6 @@ async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Vec
                 })
                 .collect::<Vec<Result<Entry>>>()
         }));
-        start = end;
     }
     let mut out = Vec::with_capacity(n);
     for h in handles {
@@ -284,19 +288,7 @@ impl Run<'_> {
     /// In a transaction an error aborts everything (naming the entry); in a batch it becomes
     /// that entry's response. Storage failures abort a batch too.
     fn handle<T>(&mut self, index: usize, r: Result<T>, out: &mut Vec<(usize, EntryResponse)>) -> Result<Option<T>> {
-        match r {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if self.kind == Kind::Batch && !matches!(e, FhirError::Internal(_)) => {
-                out.push((index, EntryResponse::error(&e, index)));
-                Ok(None)
-            }
-            Err(e) => {
-                if let Ok(mut s) = self.failed_at.lock() {
-                    *s = Some(index);
-                }
-                Err(e)
-            }
-        }
+        handle(self.kind, self.failed_at, index, r, out)
     }
 
     fn writes(&mut self, entries: Vec<Entry>) -> Result<Vec<(usize, EntryResponse)>> {
@@ -330,16 +322,44 @@ impl Run<'_> {
                 plans.push(plan);
             }
         }
-        // 3. Writes, in order: creates, then updates and patches.
+        // 3. Writes, in order: creates, then updates and patches. Creates are collected and
+        // written together (their preparation spread over the cores); they are flushed before
+        // anything that reads the store, so every read and search sees the writes before it.
+        let mut pending: Vec<(usize, WriteOp)> = Vec::new();
         for plan in plans {
             let Some(id) = plan.id.clone() else { continue };
             let index = plan.entry.index;
+            if plan.entry.verb == Verb::Post {
+                let r = self.create_op(plan.entry, id, &mut pending, &mut out);
+                if let Some(op) = self.handle(index, r, &mut out)? {
+                    pending.push((index, op));
+                }
+                continue;
+            }
+            flush(self.tx, self.kind, self.failed_at, &mut pending, &mut out)?;
             let r = self.write(plan.entry, id);
             if let Some(resp) = self.handle(index, r, &mut out)? {
                 out.push((index, resp));
             }
         }
+        flush(self.tx, self.kind, self.failed_at, &mut pending, &mut out)?;
         Ok(out)
+    }
+
+    /// A create with its references rewritten, to be written with the others. A conditional
+    /// reference searches the store, so the creates collected so far are written first.
+    fn create_op(&mut self, e: Entry, id: String, pending: &mut Vec<(usize, WriteOp)>, out: &mut Vec<(usize, EntryResponse)>) -> Result<WriteOp> {
+        let mut resource = e.resource.ok_or_else(|| FhirError::BadRequest("the entry has no resource".into()))?;
+        let (tx, kind, failed_at) = (&mut *self.tx, self.kind, self.failed_at);
+        let mut search = |q: &crate::search::query::SearchQuery| {
+            flush(tx, kind, failed_at, pending, out)?;
+            tx.search_ids(q, 2)
+        };
+        self.resolver.rewrite(&mut search, self.registry, &mut resource)?;
+        if let Some(obj) = resource.as_object_mut() {
+            obj.shift_remove("id");
+        }
+        Ok(WriteOp { resource_type: e.resource_type, id, expect: Expect::Absent, method: Method::Post, resource: Some(resource) })
     }
 
     /// A read or type search inside the transaction (it sees the transaction's writes).
@@ -457,7 +477,7 @@ impl Run<'_> {
                 let m = self.find(&e, q, 2)?;
                 let body_id = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string);
                 match m.as_slice() {
-                    [] => (Some(body_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())), None),
+                    [] => (Some(body_id.unwrap_or_else(entry::new_id)), None),
                     [existing] => {
                         if body_id.as_deref().is_some_and(|b| b != existing) {
                             return Err(FhirError::BadRequest(format!("the resource's id does not match the {rtype} the criteria found")));
@@ -492,7 +512,8 @@ impl Run<'_> {
             return Ok(EntryResponse::version(200, v));
         }
         let mut resource = e.resource.ok_or_else(|| FhirError::BadRequest("the entry has no resource".into()))?;
-        self.resolver.rewrite(self.tx, self.registry, &mut resource)?;
+        let tx = &mut *self.tx;
+        self.resolver.rewrite(&mut |q| tx.search_ids(q, 2), self.registry, &mut resource)?;
         if e.verb == Verb::Post {
             if let Some(obj) = resource.as_object_mut() {
                 obj.shift_remove("id");
@@ -520,6 +541,42 @@ impl Run<'_> {
         let v = r.version.ok_or_else(|| FhirError::Internal("the store returned no version".into()))?;
         Ok(EntryResponse::version(if r.created { 201 } else { 200 }, v))
     }
+}
+
+/// In a transaction an error aborts everything (naming the entry, the first to fail); in a
+/// batch it becomes that entry's response. Storage failures abort a batch too.
+fn handle<T>(kind: Kind, failed_at: &Mutex<Option<usize>>, index: usize, r: Result<T>, out: &mut Vec<(usize, EntryResponse)>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if kind == Kind::Batch && !matches!(e, FhirError::Internal(_)) => {
+            out.push((index, EntryResponse::error(&e, index)));
+            Ok(None)
+        }
+        Err(e) => {
+            if let Ok(mut s) = failed_at.lock() {
+                if s.is_none() {
+                    *s = Some(index);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Writes the collected creates (entry index, op) and records their responses.
+fn flush(tx: &mut dyn Tx, kind: Kind, failed_at: &Mutex<Option<usize>>, pending: &mut Vec<(usize, WriteOp)>, out: &mut Vec<(usize, EntryResponse)>) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let (indices, ops): (Vec<usize>, Vec<WriteOp>) = pending.drain(..).unzip();
+    let results = tx.write_many(ops)?;
+    for (index, r) in indices.into_iter().zip(results) {
+        let r = r.and_then(|w| w.version.ok_or_else(|| FhirError::Internal("the store returned no version".into())));
+        if let Some(v) = handle(kind, failed_at, index, r, out)? {
+            out.push((index, EntryResponse::version(201, v)));
+        }
+    }
+    Ok(())
 }
 
 /// Equal apart from `meta.versionId` and `meta.lastUpdated`.

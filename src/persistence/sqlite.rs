@@ -1,6 +1,14 @@
 //! Embedded `ResourceStore`: one SQLite file in WAL mode. Every version is a row of
 //! `resource_version` (its rowid `seq` orders the whole store); `resource_current`
 //! points at each resource's newest version. One writer connection, a pool of readers.
+//! Writes are prepared (stamp, search values, JSON) on every core and inserted by the
+//! writer (`sqlite/write.rs`, `sqlite/pipeline.rs`).
+mod checkpoint;
+mod pipeline;
+#[cfg(test)]
+mod tests;
+mod write;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -8,14 +16,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{Expect, HistoryPage, HistoryQuery, HistoryScope, Method, ResourceStore, StoredVersion, Tx, TxWork, WriteOp, WriteResult};
+use super::{HistoryPage, HistoryQuery, HistoryScope, Method, ResourceStore, StoredVersion, TxWork, WriteOp, WriteResult};
 use crate::error::{FhirError, Result};
 use crate::fhir::meta;
 use crate::search::extract::Extractor;
-use crate::search::params::Registry;
 use crate::search::schema::SchemaCell;
 use crate::search::query::SearchQuery;
+use crate::search::sqlite::Dicts;
 use crate::search::{SearchIndex, SearchPage};
+use write::{index_entries, SqliteTx};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS resource_version (
@@ -49,6 +58,34 @@ struct Writer {
     conn: Connection,
     /// The newest `last_updated` written; new versions get a strictly larger one.
     last_micros: i64,
+    /// Dictionary ids of the search index (`sp_param`, `sp_dict`).
+    dicts: Dicts,
+    checkpoints: checkpoint::Checkpointer,
+}
+
+impl Writer {
+    /// Runs `f` in one IMMEDIATE transaction at a time strictly after the last one, and
+    /// commits what it did, or rolls everything back (dictionary cache included) on error.
+    fn in_tx<T>(&mut self, f: impl FnOnce(&Connection, &mut Dicts, i64) -> Result<T>) -> Result<T> {
+        let micros = meta::now_micros().max(self.last_micros + 1);
+        self.checkpoints.bound(&self.conn);
+        let Writer { conn, dicts, .. } = self;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx, dicts, micros).and_then(|v| Ok(tx.commit().map(|_| v)?));
+        match out {
+            Ok(v) => {
+                self.dicts.commit();
+                self.last_micros = micros;
+                self.checkpoints.wake();
+                Ok(v)
+            }
+            Err(e) => {
+                // Dropping the transaction (if the commit did not consume it) rolled it back.
+                self.dicts.rollback();
+                Err(e)
+            }
+        }
+    }
 }
 
 pub struct SqliteStore {
@@ -60,6 +97,9 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Writer>>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
+
+/// Page cache of the writer connection, in KiB.
+const WRITER_CACHE_KB: i64 = 256 * 1024;
 
 fn open_conn(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -87,15 +127,33 @@ impl SqliteStore {
         };
         let path = dir.join("hearth.db");
         let conn = open_conn(&path, synchronous)?;
+        // The writer's page cache holds the index pages a large transaction changes (it
+        // grows only as needed); checkpoints run on their own thread (`checkpoint.rs`).
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KB)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::AUTOCHECKPOINT)?;
         conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(crate::search::sqlite::SCHEMA)?;
+        let rebuild = crate::search::sqlite::ensure_schema(&conn)?;
         let last_micros: i64 = conn.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource_version", [], |r| r.get(0))?;
+        let checkpoints = {
+            let (db, sync) = (path.clone(), synchronous);
+            checkpoint::Checkpointer::start(move || open_conn(&db, sync), path.clone())
+        };
+        let mut writer = Writer { conn, last_micros, dicts: Dicts::default(), checkpoints };
+        if rebuild {
+            // A data directory of an earlier version: index every resource again, with the
+            // custom SearchParameters it holds.
+            let started = std::time::Instant::now();
+            let custom = stored_search_parameters(&writer.conn)?;
+            let built = crate::search::schema::Schema::build(crate::fhir::definitions::Definitions::r4(), &custom).map_err(FhirError::Internal)?;
+            let n = reindex_all(&mut writer, &built.extractor)?;
+            tracing::info!(resources = n, ms = started.elapsed().as_millis() as u64, "search index rebuilt in the current layout");
+        }
         Ok(SqliteStore {
             path,
             schema,
             snapshots: Arc::default(),
             synchronous,
-            writer: Arc::new(Mutex::new(Writer { conn, last_micros })),
+            writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -149,74 +207,6 @@ fn version_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
 
 const COLUMNS: &str = "v.seq, v.rtype, v.id, v.version, v.last_updated, v.method, v.created, v.body";
 
-/// Everything a resource is searched by: its parameters' values and its full text.
-fn index_entries(x: &Extractor, resource: &serde_json::Value) -> Vec<crate::search::extract::IndexEntry> {
-    let mut entries = x.extract(resource);
-    entries.extend(crate::search::fulltext::entries(resource));
-    entries
-}
-
-fn apply(tx: &rusqlite::Transaction<'_>, extractor: Option<&Extractor>, tenant: &str, op: WriteOp, micros: i64) -> Result<WriteResult> {
-    let current: Option<(i64, bool)> = tx
-        .prepare_cached("SELECT version, deleted FROM resource_current WHERE tenant = ?1 AND rtype = ?2 AND id = ?3")?
-        .query_row(params![tenant, op.resource_type, op.id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
-        .optional()?;
-    let live = matches!(current, Some((_, false)));
-    let what = format!("{}/{}", op.resource_type, op.id);
-    match (op.expect, current) {
-        (Expect::Any, _) => {}
-        (Expect::Absent, _) if !live => {}
-        (Expect::Absent, _) => return Err(FhirError::Conflict(format!("{what} already exists"))),
-        (Expect::Version(v), Some((cur, _))) if cur as u64 == v => {}
-        (Expect::Version(v), Some((cur, _))) => {
-            return Err(FhirError::PreconditionFailed(format!("{what}: version {v} expected but the current version is {cur}")))
-        }
-        (Expect::Version(v), None) => return Err(FhirError::PreconditionFailed(format!("{what}: version {v} expected but the resource does not exist"))),
-    }
-    if op.resource.is_none() && !live {
-        return Ok(WriteResult { version: None, created: false });
-    }
-    let version = current.map(|(v, _)| v as u64).unwrap_or(0) + 1;
-    let mut entries = Vec::new();
-    let body = match op.resource {
-        Some(mut resource) => {
-            meta::stamp(&mut resource, &op.id, version, micros);
-            if let Some(x) = extractor {
-                entries = index_entries(x, &resource);
-            }
-            Some(serde_json::to_vec(&resource).map_err(internal)?)
-        }
-        None => None,
-    };
-    let created = !live && body.is_some();
-    tx.prepare_cached(
-        "INSERT INTO resource_version (tenant, rtype, id, version, last_updated, method, created, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![tenant, op.resource_type, op.id, version as i64, micros, op.method.as_str(), created as i64, body])?;
-    let seq = tx.last_insert_rowid();
-    let rid: i64 = tx
-        .prepare_cached(
-            "INSERT INTO resource_current (tenant, rtype, id, version, deleted, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (tenant, rtype, id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, seq = excluded.seq \
-             RETURNING rid",
-        )?
-        .query_row(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq], |r| r.get(0))?;
-    // A resource seen for the first time has no index rows to replace.
-    crate::search::sqlite::write(tx, rid, &op.resource_type, &entries, current.is_some())?;
-    Ok(WriteResult {
-        created,
-        version: Some(StoredVersion {
-            resource_type: op.resource_type,
-            id: op.id,
-            version,
-            last_updated: micros,
-            method: op.method,
-            created,
-            body: body.map(Bytes::from),
-        }),
-    })
-}
-
 #[async_trait]
 impl ResourceStore for SqliteStore {
     async fn commit(&self, tenant: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
@@ -226,16 +216,10 @@ impl ResourceStore for SqliteStore {
         tokio::task::spawn_blocking(move || {
             let extractor = schema.as_ref().map(|s| s.extractor.clone());
             let mut w = writer.lock().map_err(internal)?;
-            let micros = meta::now_micros().max(w.last_micros + 1);
-            let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut results = Vec::with_capacity(ops.len());
-            for op in ops {
-                // An error drops `tx`, which rolls the whole commit back.
-                results.push(apply(&tx, extractor.as_deref(), &tenant, op, micros)?);
-            }
-            tx.commit()?;
-            w.last_micros = micros;
-            Ok(results)
+            w.in_tx(|conn, dicts, micros| {
+                // Any failed write fails the whole commit (and rolls it back).
+                write::apply_many(conn, dicts, extractor.as_deref(), &tenant, ops, micros)?.into_iter().collect()
+            })
         })
         .await
         .map_err(internal)?
@@ -249,14 +233,10 @@ impl ResourceStore for SqliteStore {
             let extractor = schema.as_ref().map(|s| s.extractor.clone());
             let registry = schema.as_ref().map(|s| s.registry.clone());
             let mut w = writer.lock().map_err(internal)?;
-            let micros = meta::now_micros().max(w.last_micros + 1);
-            let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut unit = SqliteTx { tx: &tx, extractor: extractor.as_deref(), registry: registry.as_deref(), tenant: &tenant, micros };
-            // An error drops `tx`, which rolls everything back.
-            work(&mut unit)?;
-            tx.commit()?;
-            w.last_micros = micros;
-            Ok(())
+            w.in_tx(|conn, dicts, micros| {
+                let mut unit = SqliteTx { conn, dicts, extractor: extractor.as_deref(), registry: registry.as_deref(), tenant: &tenant, micros };
+                work(&mut unit)
+            })
         })
         .await
         .map_err(internal)?
@@ -303,38 +283,6 @@ impl ResourceStore for SqliteStore {
     }
 }
 
-struct SqliteTx<'a> {
-    tx: &'a rusqlite::Transaction<'a>,
-    extractor: Option<&'a Extractor>,
-    registry: Option<&'a Registry>,
-    tenant: &'a str,
-    micros: i64,
-}
-
-impl Tx for SqliteTx<'_> {
-    fn read(&mut self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE c.tenant = ?1 AND c.rtype = ?2 AND c.id = ?3"
-        );
-        Ok(self.tx.prepare_cached(&sql)?.query_row(params![self.tenant, resource_type, id], version_row).optional()?)
-    }
-
-    fn search_ids(&mut self, query: &SearchQuery, limit: usize) -> Result<Vec<(String, String)>> {
-        let registry = self.registry.ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
-        let mut q = query.clone();
-        q.total = crate::search::query::Total::None;
-        q.includes.clear();
-        q.revincludes.clear();
-        q.sort.clear();
-        let page = crate::search::sqlite::run::search(self.tx, registry, self.tenant, &q, limit, None)?;
-        Ok(page.matches.into_iter().map(|v| (v.resource_type, v.id)).collect())
-    }
-
-    fn write(&mut self, op: WriteOp) -> Result<WriteResult> {
-        apply(self.tx, self.extractor, self.tenant, op, self.micros)
-    }
-}
-
 #[async_trait]
 impl SearchIndex for SqliteStore {
     async fn search(&self, tenant: &str, query: SearchQuery, count: usize) -> Result<SearchPage> {
@@ -348,34 +296,59 @@ impl SearchIndex for SqliteStore {
         let schema = self.schema.as_ref().map(|s| s.get()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut done = 0u64;
-            let mut after = 0i64;
-            loop {
-                // Batches keep each write transaction short, so other writers are not starved.
-                let mut w = writer.lock().map_err(internal)?;
-                let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let batch: Vec<(i64, String, Vec<u8>)> = {
-                    let mut stmt = tx.prepare_cached(
-                        "SELECT c.rid, c.rtype, v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
-                         WHERE c.rid > ?1 AND c.deleted = 0 ORDER BY c.rid LIMIT 1000",
-                    )?;
-                    let rows = stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default())))?;
-                    rows.collect::<rusqlite::Result<Vec<_>>>()?
-                };
-                let Some(last) = batch.last() else { break };
-                after = last.0;
-                for (rid, rtype, body) in &batch {
-                    let resource: serde_json::Value = serde_json::from_slice(body).map_err(internal)?;
-                    crate::search::sqlite::write(&tx, *rid, rtype, &index_entries(&schema.extractor, &resource), true)?;
-                }
-                tx.commit()?;
-                done += batch.len() as u64;
-            }
-            Ok(done)
+            let mut w = writer.lock().map_err(internal)?;
+            reindex_all(&mut w, &schema.extractor)
         })
         .await
         .map_err(internal)?
     }
+}
+
+/// The current SearchParameter resources (custom search parameters).
+fn stored_search_parameters(conn: &Connection) -> Result<Vec<serde_json::Value>> {
+    let mut stmt = conn.prepare(
+        "SELECT v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE c.rtype = 'SearchParameter' AND c.deleted = 0",
+    )?;
+    let bodies = stmt.query_map([], |r| r.get::<_, Option<Vec<u8>>>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(bodies.into_iter().flatten().filter_map(|b| serde_json::from_slice(&b).ok()).collect())
+}
+
+/// Replaces the search values of every current resource, in batches of 1,000 resources per
+/// transaction (so other writers are not starved); their values are computed on every core.
+fn reindex_all(w: &mut Writer, extractor: &Extractor) -> Result<u64> {
+    let mut done = 0u64;
+    let mut after = 0i64;
+    loop {
+        let count = w.in_tx(|conn, dicts, _| {
+            let batch: Vec<(i64, String, Vec<u8>)> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT c.rid, c.rtype, v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
+                     WHERE c.rid > ?1 AND c.deleted = 0 ORDER BY c.rid LIMIT 1000",
+                )?;
+                let rows = stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default())))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            let Some(last) = batch.last() else { return Ok(0) };
+            after = last.0;
+            let count = batch.len();
+            pipeline::run(
+                batch,
+                |(rid, rtype, body)| (rid, rtype, serde_json::from_slice::<serde_json::Value>(&body).map(|r| index_entries(extractor, &r))),
+                |prepared| {
+                    let (rid, rtype, entries) = prepared.map_err(FhirError::Internal)?;
+                    let entries = entries.map_err(internal)?;
+                    crate::search::sqlite::write(conn, dicts, rid, &rtype, &entries, true)?;
+                    Ok::<(), FhirError>(())
+                },
+            )?;
+            Ok(count)
+        })?;
+        if count == 0 {
+            break;
+        }
+        done += count as u64;
+    }
+    Ok(done)
 }
 
 fn history(conn: &Connection, tenant: &str, q: &HistoryQuery) -> Result<HistoryPage> {

@@ -256,8 +256,8 @@ fn extract_param<'a>(
             continue;
         }
         seen.push(node.value);
-        group += 1;
-        for (i, &(kind, ci, on_resource)) in p.components.iter().enumerate() {
+        let mut values = Vec::with_capacity(p.components.len());
+        for &(kind, ci, on_resource) in &p.components {
             let root: &'a Value = if on_resource { resource } else { node.value };
             let key = (ci, root as *const Value as usize);
             let comp_items = memo.components.entry(key).or_insert_with(|| fhirpath::evaluate(&components[ci], root));
@@ -266,6 +266,15 @@ fn extract_param<'a>(
             for it in comp_items {
                 values::convert(kind, it, &mut vals);
             }
+            values.push(vals);
+        }
+        // A composite value matches only through all its components: an element lacking one
+        // (an Observation without a value for `code-value-quantity`) can never match.
+        if values.iter().any(Vec::is_empty) {
+            continue;
+        }
+        group += 1;
+        for (i, vals) in values.into_iter().enumerate() {
             let param = format!("{}#{}", p.code, i);
             out.extend(vals.into_iter().map(|value| IndexEntry { param: param.clone(), group, value }));
         }

@@ -43,6 +43,27 @@ pub struct Entry {
     pub if_modified_since: Option<String>,
 }
 
+/// A new server-assigned id: a UUID in the version 7 layout (48 bits of Unix milliseconds,
+/// 12 bits of a counter, 62 random bits), so ids assigned one after the other sort one
+/// after the other and the store appends them to its indexes instead of inserting them at
+/// random places. Unique: the time-and-counter prefix never repeats within a process, and
+/// 62 random bits separate processes.
+pub fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let tick = (millis & 0xffff_ffff_ffff) << 12;
+    let prev = LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(tick.max(last + 1))).unwrap_or(0);
+    let now = tick.max(prev + 1);
+    let mut b = *uuid::Uuid::new_v4().as_bytes();
+    let ms = (now >> 12).to_be_bytes();
+    b[..6].copy_from_slice(&ms[2..8]);
+    b[6] = 0x70 | ((now >> 8) & 0x0f) as u8;
+    b[7] = (now & 0xff) as u8;
+    // b[8..] keeps the random bits and the RFC 4122 variant of the v4 UUID.
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
 fn bad(msg: impl Into<String>) -> FhirError {
     FhirError::BadRequest(msg.into())
 }
@@ -58,7 +79,9 @@ fn short(s: &str) -> String {
 }
 
 /// Parses `entry[index]`. `base_url` lets absolute request urls on this server through.
-pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, index: usize, entry: &Value, base_url: &str) -> Result<Entry> {
+pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, index: usize, mut entry: Value, base_url: &str) -> Result<Entry> {
+    // The resource is moved out, not copied.
+    let resource = entry.as_object_mut().and_then(|o| o.swap_remove("resource"));
     let request = entry.get("request").ok_or_else(|| bad("the entry has no request"))?;
     let method = request.get("method").and_then(Value::as_str).ok_or_else(|| bad("request.method is missing"))?;
     let verb = match method {
@@ -80,7 +103,6 @@ pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, 
         let s = percent_encoding::percent_decode_str(seg).decode_utf8().map_err(|_| bad("request.url is not valid UTF-8"))?;
         segments.push(s.into_owned());
     }
-    let resource = entry.get("resource").cloned();
     let full_url = entry.get("fullUrl").and_then(Value::as_str).map(str::to_string);
     let opt_str = |k: &str| request.get(k).and_then(Value::as_str).map(str::to_string);
     let if_match = match opt_str("ifMatch") {
@@ -97,7 +119,7 @@ pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, 
             segments: segments.clone(),
             params: form_urlencoded::parse(query.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
         },
-        (Verb::Post, 1, None) => Target::New(uuid::Uuid::new_v4().to_string()),
+        (Verb::Post, 1, None) => Target::New(new_id()),
         (Verb::Put | Verb::Patch | Verb::Delete, 1, Some(q)) => Target::Criteria(criteria(q)?),
         (Verb::Put | Verb::Patch | Verb::Delete, 2, None) => {
             crate::interactions::check_id(&segments[1])?;
@@ -147,4 +169,20 @@ pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, 
         _ => {}
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn new_ids_are_uuids_in_increasing_order() {
+        let ids: Vec<String> = (0..10_000).map(|_| super::new_id()).collect();
+        for w in ids.windows(2) {
+            assert!(w[0] < w[1], "{} then {}", w[0], w[1]);
+        }
+        for id in &ids[..10] {
+            let u = uuid::Uuid::parse_str(id).expect("a UUID");
+            assert_eq!(u.get_version_num(), 7);
+            assert_eq!(id.len(), 36);
+        }
+    }
 }

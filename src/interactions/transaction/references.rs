@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::error::{FhirError, Result};
-use crate::persistence::Tx;
 use crate::search::params::Registry;
+use crate::search::query::SearchQuery;
+
+/// Runs a conditional reference's search (inside the transaction): up to 2 `(type, id)`.
+pub type Search<'a> = dyn FnMut(&SearchQuery) -> Result<Vec<(String, String)>> + 'a;
 
 /// Resolution state shared by all entries of one Bundle.
 #[derive(Default)]
@@ -34,24 +37,24 @@ impl Resolver {
     }
 
     /// Rewrites every reference in `resource`.
-    pub fn rewrite(&mut self, tx: &mut dyn Tx, registry: &Registry, resource: &mut Value) -> Result<()> {
-        self.walk(tx, registry, resource, "")
+    pub fn rewrite(&mut self, search: &mut Search<'_>, registry: &Registry, resource: &mut Value) -> Result<()> {
+        self.walk(search, registry, resource, "")
     }
 
-    fn walk(&mut self, tx: &mut dyn Tx, registry: &Registry, v: &mut Value, key: &str) -> Result<()> {
+    fn walk(&mut self, search: &mut Search<'_>, registry: &Registry, v: &mut Value, key: &str) -> Result<()> {
         match v {
             Value::Object(obj) => {
                 for (k, child) in obj.iter_mut() {
-                    self.walk(tx, registry, child, k)?;
+                    self.walk(search, registry, child, k)?;
                 }
             }
             Value::Array(a) => {
                 for child in a.iter_mut() {
-                    self.walk(tx, registry, child, key)?;
+                    self.walk(search, registry, child, key)?;
                 }
             }
             Value::String(s) => {
-                if let Some(new) = self.resolve(tx, registry, s, key == "reference")? {
+                if let Some(new) = self.resolve(search, registry, s, key == "reference")? {
                     *s = new;
                 }
             }
@@ -60,7 +63,7 @@ impl Resolver {
         Ok(())
     }
 
-    fn resolve(&mut self, tx: &mut dyn Tx, registry: &Registry, s: &str, is_reference: bool) -> Result<Option<String>> {
+    fn resolve(&mut self, search: &mut Search<'_>, registry: &Registry, s: &str, is_reference: bool) -> Result<Option<String>> {
         if s.starts_with("urn:uuid:") || s.starts_with("urn:oid:") {
             return match self.map.get(s) {
                 Some(t) => Ok(Some(t.clone())),
@@ -83,7 +86,7 @@ impl Resolver {
             }
             let q = crate::interactions::conditional::criteria(registry, rtype, query)
                 .map_err(|e| FhirError::BadRequest(format!("conditional reference '{}': {e}", s.chars().take(200).collect::<String>())))?;
-            let found = tx.search_ids(&q, 2)?;
+            let found = search(&q)?;
             let what = s.chars().take(200).collect::<String>();
             return match found.as_slice() {
                 [(t, id)] => {

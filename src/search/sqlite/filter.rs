@@ -4,6 +4,7 @@ use rusqlite::types::Value as Sql;
 use crate::search::params::{ParamType, Registry, SearchParam};
 use crate::search::query::{Clause, Filter, Modifier, Prefix, SearchValue};
 use crate::search::extract::normalize;
+use super::{partial_index, rid_of, rows_of};
 
 /// SQL text with its positional arguments.
 #[derive(Default)]
@@ -45,19 +46,55 @@ fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// `x.rtype IN (?, ...)` for the searched types (nothing when all types are searched).
-fn types_cond(out: &mut SqlBuf, x: &str, types: &[String]) {
+/// `x.pid` names parameter `code` of one of the searched types (any type when `types` is
+/// empty), through the `sp_param` dictionary.
+fn pid_cond(out: &mut SqlBuf, x: &str, types: &[String], code: &str) {
+    match types {
+        [t] => {
+            out.push(&format!("{x}.pid = (SELECT pid FROM sp_param WHERE param = "));
+            out.arg(code.to_string());
+            out.push(" AND rtype = ");
+            out.arg(t.clone());
+            out.push(")");
+        }
+        _ => {
+            out.push(&format!("{x}.pid IN (SELECT pid FROM sp_param WHERE param = "));
+            out.arg(code.to_string());
+            if !types.is_empty() {
+                out.push(" AND rtype IN (");
+                for (i, t) in types.iter().enumerate() {
+                    if i > 0 {
+                        out.push(", ");
+                    }
+                    out.arg(t.clone());
+                }
+                out.push(")");
+            }
+            out.push(")");
+        }
+    }
+}
+
+/// `x.target_type IN (?, ...)` for the searched types (`1` when all types are searched).
+fn target_types_cond(out: &mut SqlBuf, x: &str, types: &[String]) {
     if types.is_empty() {
         out.push("1");
         return;
     }
-    out.push(&format!("{x}.rtype IN ("));
+    out.push(&format!("{x}.target_type IN ("));
     for (i, t) in types.iter().enumerate() {
         if i > 0 {
             out.push(", ");
         }
         out.arg(t.clone());
     }
+    out.push(")");
+}
+
+/// `x.col` holds the `sp_dict` id of `value` (NULL, so no match, when the value is unknown).
+fn dict_eq(out: &mut SqlBuf, x: &str, col: &str, value: &str) {
+    out.push(&format!("{x}.{col} = (SELECT id FROM sp_dict WHERE value = "));
+    out.arg(value.to_string());
     out.push(")");
 }
 
@@ -69,10 +106,8 @@ pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, 
         Filter::Clause(c) => clause(out, registry, alias, types, c),
         Filter::Chain { reference, target_type, inner } => {
             let (r, t) = (format!("r{depth}"), format!("t{depth}"));
-            out.push(&format!("{alias}.rid IN (SELECT {r}.rid FROM sp_reference {r} WHERE "));
-            types_cond(out, &r, types);
-            out.push(&format!(" AND {r}.param = "));
-            out.arg(reference.code.clone());
+            out.push(&format!("{alias}.rid IN (SELECT {} FROM sp_reference {r} WHERE ", rid_of(&r)));
+            pid_cond(out, &r, types, &reference.code);
             out.push(&format!(" AND {r}.target_type = "));
             out.arg(target_type.clone());
             out.push(&format!(" AND {r}.target_id IN (SELECT {t}.id FROM resource_current {t} WHERE {t}.tenant = "));
@@ -86,15 +121,10 @@ pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, 
         Filter::Has { source_type, reference, inner } => {
             let (h, s) = (format!("h{depth}"), format!("s{depth}"));
             let (key, target) = typed_key(alias, &h, types);
-            out.push(&format!("{key} IN (SELECT {target} FROM sp_reference {h} JOIN resource_current {s} ON {s}.rid = {h}.rid WHERE {h}.rtype = "));
-            out.arg(source_type.clone());
-            out.push(&format!(" AND {h}.param = "));
-            out.arg(reference.code.clone());
+            out.push(&format!("{key} IN (SELECT {target} FROM sp_reference {h} JOIN resource_current {s} ON {s}.rid = {} WHERE ", rid_of(&h)));
+            pid_cond(out, &h, std::slice::from_ref(source_type), &reference.code);
             out.push(" AND ");
-            let mut target = SqlBuf::default();
-            types_cond(&mut target, h.as_str(), types);
-            out.push(&target.text.replace(&format!("{h}.rtype"), &format!("{h}.target_type")));
-            out.args.extend(target.args);
+            target_types_cond(out, &h, types);
             out.push(&format!(" AND {s}.deleted = 0 AND {s}.tenant = "));
             out.arg(tenant.to_string());
             out.push(" AND ");
@@ -117,17 +147,15 @@ pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, 
         Filter::List(id) => {
             let (key, target) = typed_key(alias, "l", types);
             out.push(&format!(
-                "{key} IN (SELECT {target} FROM sp_reference l JOIN resource_current lc ON lc.rid = l.rid \
-                 WHERE lc.deleted = 0 AND lc.rtype = 'List' AND l.rtype = 'List' AND l.param = 'item' AND lc.tenant = "
+                "{key} IN (SELECT {target} FROM resource_current lc JOIN sp_reference l ON {} \
+                 WHERE lc.deleted = 0 AND lc.rtype = 'List' AND l.pid = (SELECT pid FROM sp_param WHERE param = 'item' AND rtype = 'List') AND lc.tenant = ",
+                rows_of("l", "lc.rid")
             ));
             out.arg(tenant.to_string());
             out.push(" AND lc.id = ");
             out.arg(id.clone());
             out.push(" AND ");
-            let mut target = SqlBuf::default();
-            types_cond(&mut target, "l", types);
-            out.push(&target.text.replace("l.rtype", "l.target_type"));
-            out.args.extend(target.args);
+            target_types_cond(out, "l", types);
             out.push(")");
         }
     }
@@ -146,10 +174,11 @@ fn typed_key(alias: &str, r: &str, types: &[String]) -> (String, String) {
 fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], c: &Clause) {
     let tbl = if is_full_text(&c.param) { "sp_fulltext" } else { table(c.param.kind) };
     if let [SearchValue::Missing(missing)] = c.values.as_slice() {
-        out.push(&format!("{alias}.rid {}IN (SELECT x.rid FROM {tbl} x WHERE ", if *missing { "NOT " } else { "" }));
-        types_cond(out, "x", types);
-        out.push(" AND x.param = ");
-        out.arg(param_name(&c.param, None));
+        out.push(&format!("{alias}.rid {}IN (SELECT {} FROM {tbl} x WHERE ", if *missing { "NOT " } else { "" }, rid_of("x")));
+        if partial_index(tbl) {
+            out.push("x.grp = 0 AND ");
+        }
+        pid_cond(out, "x", types, &param_name(&c.param, None));
         out.push(")");
         return;
     }
@@ -158,13 +187,16 @@ fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], 
         return;
     }
     let negate = matches!(c.modifier, Some(Modifier::Not | Modifier::NotIn));
-    out.push(&format!("{alias}.rid {}IN (SELECT x.rid FROM {tbl} x WHERE ", if negate { "NOT " } else { "" }));
-    types_cond(out, "x", types);
-    out.push(" AND x.param = ");
-    match c.modifier {
-        Some(Modifier::OfType) => out.arg(format!("{}:of-type", c.param.code)),
-        _ => out.arg(param_name(&c.param, None)),
+    out.push(&format!("{alias}.rid {}IN (SELECT {} FROM {tbl} x WHERE ", if negate { "NOT " } else { "" }, rid_of("x")));
+    if partial_index(tbl) {
+        // Only values of plain parameters (group 0) are in this table's value index.
+        out.push("x.grp = 0 AND ");
     }
+    let code = match c.modifier {
+        Some(Modifier::OfType) => format!("{}:of-type", c.param.code),
+        _ => param_name(&c.param, None),
+    };
+    pid_cond(out, "x", types, &code);
     out.push(" AND (");
     if c.values.is_empty() {
         out.push("0");
@@ -202,17 +234,16 @@ fn composite(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String
             out.push("0");
             continue;
         };
-        out.push(&format!("{alias}.rid IN (SELECT c{first}.rid FROM "));
+        out.push(&format!("{alias}.rid IN (SELECT {} FROM ", rid_of(&format!("c{first}"))));
         let from: Vec<String> = present.iter().map(|(i, cp)| format!("{} c{i}", table(cp.kind))).collect();
         out.push(&from.join(", "));
-        out.push(" WHERE ");
-        types_cond(out, &format!("c{first}"), types);
+        out.push(" WHERE 1");
         for (i, cp) in &present {
             if *i != first {
-                out.push(&format!(" AND c{i}.rid = c{first}.rid AND c{i}.grp = c{first}.grp"));
+                out.push(&format!(" AND {} AND c{i}.grp = c{first}.grp", rows_of(&format!("c{i}"), &rid_of(&format!("c{first}")))));
             }
-            out.push(&format!(" AND c{i}.param = "));
-            out.arg(param_name(&c.param, Some(*i)));
+            out.push(" AND ");
+            pid_cond(out, &format!("c{i}"), types, &param_name(&c.param, Some(*i)));
             if let Some(part) = parts.get(*i) {
                 out.push(" AND ");
                 value(out, &format!("c{i}"), cp, None, part);
@@ -228,9 +259,9 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
     match v {
         SearchValue::String(s) => match (p.kind, m) {
             (_, Some(Modifier::Text)) => {
-                out.push(&format!("{x}.text LIKE "));
+                out.push(&format!("{x}.text IN (SELECT id FROM sp_dict WHERE value LIKE "));
                 out.arg(format!("{}%", like_escape(&normalize(s))));
-                out.push(" ESCAPE '\\'");
+                out.push(" ESCAPE '\\')");
             }
             (_, Some(Modifier::Exact)) => {
                 out.push(&format!("{x}.exact = "));
@@ -252,17 +283,20 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
             // A `code` element is indexed without its (implicit) system.
             out.push(&format!("({x}.code = "));
             out.arg(c.clone());
-            out.push(&format!(" AND ({x}.system = "));
-            out.arg(s.clone());
-            out.push(&format!(" OR {x}.system IS NULL))"));
+            out.push(" AND (");
+            dict_eq(out, x, "sys", s);
+            out.push(&format!(" OR {x}.sys IS NULL))"));
         }
         SearchValue::Token { system, code } => {
-            let (sys_col, code_col) = if p.kind == ParamType::Reference { ("id_system", "id_value") } else { ("system", "code") };
+            // Identifiers of references are plain text; token systems are `sp_dict` ids.
+            let reference = p.kind == ParamType::Reference;
+            let (sys_col, code_col) = if reference { ("id_system", "id_value") } else { ("sys", "code") };
             let mut parts = Vec::new();
             match system.as_deref() {
                 None => {}
                 Some("") => parts.push(format!("{x}.{sys_col} IS NULL")),
-                Some(s) => parts.push(format!("{x}.{sys_col} = {}", placeholder(out, s))),
+                Some(s) if reference => parts.push(format!("{x}.{sys_col} = {}", placeholder(out, s))),
+                Some(s) => parts.push(format!("{x}.sys = (SELECT id FROM sp_dict WHERE value = {})", placeholder(out, s))),
             }
             if let Some(c) = code {
                 parts.push(format!("{x}.{code_col} = {}", placeholder(out, c)));
@@ -270,12 +304,12 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
             out.push(&format!("({})", if parts.is_empty() { "1".into() } else { parts.join(" AND ") }));
         }
         SearchValue::OfType { system, code, value } => {
-            out.push(&format!("({x}.system = "));
-            out.arg(system.clone());
+            out.push("(");
+            dict_eq(out, x, "sys", system);
             out.push(&format!(" AND {x}.code = "));
             out.arg(code.clone());
-            out.push(&format!(" AND {x}.text = "));
-            out.arg(value.clone());
+            out.push(" AND ");
+            dict_eq(out, x, "text", value);
             out.push(")");
         }
         SearchValue::Date { prefix, low, high } => range_cond(out, x, *prefix, *low as f64, *high as f64, true),
@@ -284,8 +318,8 @@ fn value(out: &mut SqlBuf, x: &str, p: &SearchParam, m: Option<&Modifier>, v: &S
             out.push("(");
             number_cond(out, x, *prefix, *value, *low, *high);
             if let Some(s) = system {
-                out.push(&format!(" AND {x}.system = "));
-                out.arg(s.clone());
+                out.push(" AND ");
+                dict_eq(out, x, "sys", s);
             }
             if let Some(c) = code {
                 out.push(&format!(" AND ({x}.code = "));

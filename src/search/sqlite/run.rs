@@ -7,6 +7,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::{filter, SqlBuf};
+use super::rows_of;
 use crate::error::{FhirError, Result};
 use crate::persistence::sqlite::row_to_version;
 use crate::persistence::StoredVersion;
@@ -66,7 +67,13 @@ fn sort_keys(q: &SearchQuery) -> Vec<(String, bool)> {
                 (false, true) => "-9e307",
             };
             let code = key.param.code.replace('\'', "''");
-            (format!("COALESCE((SELECT {agg} FROM {tbl} x WHERE x.rid = c.rid AND x.param = '{code}'), {sentinel})"), key.descending)
+            (
+                format!(
+                    "COALESCE((SELECT {agg} FROM {tbl} x WHERE {} AND x.pid IN (SELECT pid FROM sp_param WHERE param = '{code}')), {sentinel})",
+                    rows_of("x", "c.rid")
+                ),
+                key.descending,
+            )
         })
         .collect()
 }
@@ -307,18 +314,23 @@ fn includes(conn: &Connection, tenant: &str, q: &SearchQuery, matches: &[StoredV
 }
 
 fn forward(conn: &Connection, tenant: &str, rid: i64, inc: &Include) -> Result<Vec<i64>> {
-    let sql = "SELECT t.rid FROM sp_reference r JOIN resource_current t ON t.tenant = ?1 AND t.rtype = r.target_type AND t.id = r.target_id \
-               WHERE r.rid = ?2 AND (?3 IS NULL OR r.param = ?3) AND (?4 IS NULL OR r.target_type = ?4) AND t.deleted = 0";
+    let sql = format!(
+        "SELECT t.rid FROM sp_reference r JOIN resource_current t ON t.tenant = ?1 AND t.rtype = r.target_type AND t.id = r.target_id \
+         WHERE {} AND (?3 IS NULL OR r.pid IN (SELECT pid FROM sp_param WHERE param = ?3)) AND (?4 IS NULL OR r.target_type = ?4) \
+         AND t.deleted = 0",
+        rows_of("r", "?2")
+    );
     let code = inc.param.as_ref().map(|p| p.code.clone());
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params![tenant, rid, code, inc.target_type], |r| r.get::<_, i64>(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
 }
 
 fn reverse(conn: &Connection, tenant: &str, rtype: &str, id: &str, inc: &Include) -> Result<Vec<i64>> {
-    let sql = "SELECT s.rid FROM sp_reference r JOIN resource_current s ON s.rid = r.rid \
-               WHERE r.target_type = ?1 AND r.target_id = ?2 AND (?3 = '*' OR r.rtype = ?3) AND (?4 IS NULL OR r.param = ?4) \
-               AND s.tenant = ?5 AND s.deleted = 0";
+    // Driven by the value index: each (type, parameter) that may refer, then the target id.
+    let sql = "SELECT s.rid FROM sp_reference r JOIN resource_current s ON s.rid = (r.rowid >> 24) \
+               WHERE r.pid IN (SELECT pid FROM sp_param WHERE (?3 = '*' OR rtype = ?3) AND (?4 IS NULL OR param = ?4)) \
+               AND r.target_id = ?2 AND r.target_type = ?1 AND s.tenant = ?5 AND s.deleted = 0";
     let code = inc.param.as_ref().map(|p| p.code.clone());
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(rusqlite::params![rtype, id, inc.source_type, code, tenant], |r| r.get::<_, i64>(0))?;

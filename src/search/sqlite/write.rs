@@ -1,0 +1,173 @@
+//! Writing a resource's search values: dictionary ids for repeated strings, one row per value.
+use std::collections::HashMap;
+
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
+
+use super::{is_full_text, RID_SHIFT};
+use crate::search::extract::{IndexEntry, IndexValue};
+
+/// Beyond this many cached dictionary strings the cache starts over (between transactions).
+const MAX_CACHED: usize = 200_000;
+
+/// The writer's cache of `sp_param` and `sp_dict` ids. Ids added by a transaction that rolls
+/// back are forgotten (`rollback`), since SQLite may hand them out again.
+#[derive(Default)]
+pub struct Dicts {
+    /// rtype -> param -> pid
+    params: HashMap<Box<str>, HashMap<Box<str>, i64>>,
+    values: HashMap<Box<str>, i64>,
+    added_params: Vec<(Box<str>, Box<str>)>,
+    added_values: Vec<Box<str>>,
+}
+
+impl Dicts {
+    /// The transaction committed: what it added stays.
+    pub fn commit(&mut self) {
+        self.added_params.clear();
+        self.added_values.clear();
+        if self.values.len() > MAX_CACHED {
+            self.values.clear();
+        }
+    }
+
+    /// The transaction rolled back: forget the ids it added.
+    pub fn rollback(&mut self) {
+        for (t, p) in self.added_params.drain(..) {
+            if let Some(m) = self.params.get_mut(&t) {
+                m.remove(&p);
+            }
+        }
+        for v in self.added_values.drain(..) {
+            self.values.remove(&v);
+        }
+    }
+
+    fn pid(&mut self, conn: &Connection, rtype: &str, param: &str) -> rusqlite::Result<i64> {
+        if let Some(&pid) = self.params.get(rtype).and_then(|m| m.get(param)) {
+            return Ok(pid);
+        }
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT pid FROM sp_param WHERE param = ?1 AND rtype = ?2")?
+            .query_row(params![param, rtype], |r| r.get(0))
+            .optional()?;
+        let pid = match found {
+            Some(pid) => pid,
+            None => {
+                let pid = conn
+                    .prepare_cached("INSERT INTO sp_param (rtype, param) VALUES (?1, ?2) RETURNING pid")?
+                    .query_row(params![rtype, param], |r| r.get(0))?;
+                self.added_params.push((rtype.into(), param.into()));
+                pid
+            }
+        };
+        self.params.entry(rtype.into()).or_default().insert(param.into(), pid);
+        Ok(pid)
+    }
+
+    fn value(&mut self, conn: &Connection, value: &str) -> rusqlite::Result<i64> {
+        if let Some(&id) = self.values.get(value) {
+            return Ok(id);
+        }
+        let found: Option<i64> =
+            conn.prepare_cached("SELECT id FROM sp_dict WHERE value = ?1")?.query_row([value], |r| r.get(0)).optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let id = conn.prepare_cached("INSERT INTO sp_dict (value) VALUES (?1) RETURNING id")?.query_row([value], |r| r.get(0))?;
+                self.added_values.push(value.into());
+                id
+            }
+        };
+        self.values.insert(value.into(), id);
+        Ok(id)
+    }
+
+    fn opt_value(&mut self, conn: &Connection, value: Option<&str>) -> rusqlite::Result<Option<i64>> {
+        value.map(|v| self.value(conn, v)).transpose()
+    }
+}
+
+/// The insert statements, prepared once per resource as they are needed.
+#[derive(Default)]
+struct Stmts<'c> {
+    string: Option<CachedStatement<'c>>,
+    token: Option<CachedStatement<'c>>,
+    date: Option<CachedStatement<'c>>,
+    number: Option<CachedStatement<'c>>,
+    quantity: Option<CachedStatement<'c>>,
+    reference: Option<CachedStatement<'c>>,
+    uri: Option<CachedStatement<'c>>,
+    fulltext: Option<CachedStatement<'c>>,
+}
+
+fn stmt<'a, 'c>(slot: &'a mut Option<CachedStatement<'c>>, conn: &'c Connection, sql: &str) -> rusqlite::Result<&'a mut CachedStatement<'c>> {
+    if slot.is_none() {
+        *slot = Some(conn.prepare_cached(sql)?);
+    }
+    Ok(slot.as_mut().expect("just set"))
+}
+
+/// Replaces the search values of resource `rid` (none for a deletion); `existing` is false
+/// for a resource written for the first time, which has nothing to replace.
+pub fn write(conn: &Connection, dicts: &mut Dicts, rid: i64, rtype: &str, entries: &[IndexEntry], existing: bool) -> rusqlite::Result<()> {
+    if existing {
+        super::delete(conn, rid)?;
+    }
+    if entries.len() >= 1 << RID_SHIFT {
+        return Err(rusqlite::Error::ToSqlConversionFailure(format!("{rtype}: {} search values are more than one resource may have", entries.len()).into()));
+    }
+    let base = rid << RID_SHIFT;
+    let mut s = Stmts::default();
+    let mut last: Option<(&str, i64)> = None;
+    for (n, e) in entries.iter().enumerate() {
+        let pid = match last {
+            Some((p, pid)) if p == e.param.as_str() => pid,
+            _ => {
+                let pid = dicts.pid(conn, rtype, &e.param)?;
+                last = Some((e.param.as_str(), pid));
+                pid
+            }
+        };
+        let (row, g) = (base | n as i64, e.group as i64);
+        match &e.value {
+            IndexValue::String { norm, .. } if is_full_text(&e.param) => {
+                stmt(&mut s.fulltext, conn, "INSERT INTO sp_fulltext (rowid, pid, norm) VALUES (?1, ?2, ?3)")?.execute(params![row, pid, norm])?
+            }
+            IndexValue::String { norm, exact } => stmt(&mut s.string, conn, "INSERT INTO sp_string (rowid, pid, grp, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![row, pid, g, norm, exact])?,
+            IndexValue::Token { system, code, text } => {
+                let sys = dicts.opt_value(conn, system.as_deref())?;
+                let text = dicts.opt_value(conn, text.as_deref())?;
+                stmt(&mut s.token, conn, "INSERT INTO sp_token (rowid, pid, grp, sys, code, text) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                    .execute(params![row, pid, g, sys, code, text])?
+            }
+            IndexValue::Date { low, high } => stmt(&mut s.date, conn, "INSERT INTO sp_date (rowid, pid, grp, low, high) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![row, pid, g, low, high])?,
+            IndexValue::Number { value, low, high } => {
+                stmt(&mut s.number, conn, "INSERT INTO sp_number (rowid, pid, grp, value, low, high) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+                    .execute(params![row, pid, g, value, low, high])?
+            }
+            IndexValue::Quantity { value, low, high, system, code, unit } => {
+                let sys = dicts.opt_value(conn, system.as_deref())?;
+                stmt(&mut s.quantity, conn, "INSERT INTO sp_quantity (rowid, pid, grp, value, low, high, sys, code, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?
+                    .execute(params![row, pid, g, value, low, high, sys, code, unit])?
+            }
+            IndexValue::Reference { target_type, target_id, url, identifier } => {
+                let (id_system, id_value) = match identifier {
+                    Some((s, v)) => (s.as_deref(), Some(v.as_str())),
+                    None => (None, None),
+                };
+                stmt(
+                    &mut s.reference,
+                    conn,
+                    "INSERT INTO sp_reference (rowid, pid, grp, target_type, target_id, url, id_system, id_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![row, pid, g, target_type, target_id, url, id_system, id_value])?
+            }
+            IndexValue::Uri(v) => {
+                stmt(&mut s.uri, conn, "INSERT INTO sp_uri (rowid, pid, grp, value) VALUES (?1, ?2, ?3, ?4)")?.execute(params![row, pid, g, v])?
+            }
+        };
+    }
+    Ok(())
+}
