@@ -669,3 +669,143 @@ async fn large_values_are_indexed_and_found() {
     assert_eq!(err.status(), 400);
     let _ = idx.drop_index(t).await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Paging in a point in time
+// ---------------------------------------------------------------------------------------
+
+fn valued(id: &str, value: f64) -> Value {
+    json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"},
+        "valueQuantity": {"value": value, "unit": "1", "system": "http://unitsofmeasure.org", "code": "1"}})
+}
+
+/// The point-in-time id inside a cursor (`N<fp>.<values>.<pit>`), if any.
+fn pit_of(cursor: &str) -> Option<String> {
+    cursor.splitn(3, '.').nth(2).map(str::to_string)
+}
+
+/// The ids of the open points in time (`GET _search/point_in_time/_all`).
+async fn open_pits() -> Vec<String> {
+    let body: Value = reqwest::get(format!("{}/_search/point_in_time/_all", server_url())).await.expect("list PITs").json().await.expect("json");
+    body["pits"].as_array().into_iter().flatten().filter_map(|p| p["pit_id"].as_str().map(str::to_string)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorted_paging_reads_the_index_as_at_the_first_page() {
+    let schema = schema();
+    let idx = index("pit", schema.clone());
+    let t = "pit";
+    let mut lu = 1_000_000i64;
+    let mut next_lu = || {
+        lu += 1;
+        lu
+    };
+    let pre: Vec<StoredVersion> = (0..60).map(|i| version(&valued(&format!("o{i:02}"), i as f64), 1, next_lu())).collect();
+    apply_ok(&idx, t, &pre).await;
+    let q = parse_query(&schema, &["Observation"], "_sort=-value-quantity");
+    // Unsorted and single-page searches open no point in time.
+    let before = open_pits().await;
+    let all = idx.search(t, parse_query(&schema, &["Observation"], "_sort=-value-quantity"), 100).await.expect("one page");
+    assert_eq!(all.matches.len(), 60);
+    assert!(all.next.is_none());
+    let unsorted = idx.search(t, parse_query(&schema, &["Observation"], ""), 7).await.expect("default order");
+    assert!(pit_of(unsorted.next.as_deref().expect("next")).is_none(), "default order pages on the live index");
+    assert_eq!(open_pits().await, before, "a point in time was opened for a search without a sorted second page");
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut versions: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut cursor: Option<String> = None;
+    let mut pit: Option<String> = None;
+    let mut round = 0u64;
+    loop {
+        let mut qp = q.clone();
+        qp.cursor = cursor.clone();
+        let page = idx.search(t, qp, 7).await.unwrap_or_else(|e| panic!("page {round}: {e}"));
+        assert_eq!(page.total, Some(60), "the total is the first page's");
+        for m in &page.matches {
+            seen.push(m.id.clone());
+            versions.insert(m.id.clone(), m.version);
+        }
+        round += 1;
+        // Between pages: move resources to the top and the bottom of the order, delete one,
+        // create one (which the walk may or may not show).
+        let k = round * 3;
+        let writes = vec![
+            version(&valued(&format!("o{:02}", k % 60), 1000.0 + k as f64), 1 + round, next_lu()),
+            version(&valued(&format!("o{:02}", (k + 31) % 60), -1000.0 - k as f64), 1 + round, next_lu()),
+            version(&valued(&format!("new{round}"), 500.0), 1, next_lu()),
+        ];
+        apply_ok(&idx, t, &writes).await;
+        if round == 2 {
+            apply_ok(&idx, t, &[deleted("Observation", "o59", 99, next_lu())]).await;
+        }
+        match page.next {
+            Some(n) => {
+                let p = pit_of(&n).expect("a sorted walk pages in a point in time");
+                assert!(open_pits().await.contains(&p), "the point in time is open while pages follow");
+                pit = Some(p);
+                cursor = Some(n);
+            }
+            None => {
+                let prev = page.previous.expect("the last page links back");
+                assert!(pit_of(&prev).is_none(), "the last page links back on the live index");
+                break;
+            }
+        }
+        assert!(round < 30, "paging does not end");
+    }
+    let pit = pit.expect("a point in time was used");
+    assert!(!open_pits().await.contains(&pit), "the last page deletes its point in time");
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a match repeated: {seen:?}");
+    let mut expected: BTreeSet<String> = (0..60).map(|i| format!("o{i:02}")).collect();
+    expected.remove("o59");
+    let got: BTreeSet<String> = seen.iter().filter(|id| id.as_str() != "o59").cloned().collect();
+    assert_eq!(got, expected, "a match of the first page was skipped, or a resource created since appeared");
+    // o00 was updated after the first page and read later: its current version is returned.
+    assert!(versions.get("o03").copied().unwrap_or(0) >= 1);
+    let seen_after_update = versions.iter().filter(|(_, v)| **v > 1).count();
+    assert!(seen_after_update > 0, "pages after the first return current versions");
+    let _ = idx.drop_index(t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_or_foreign_paging_snapshot_is_refused() {
+    let schema = schema();
+    let idx = index("pitgone", schema.clone()).with_pit_keep_alive(std::time::Duration::from_secs(1));
+    let vs = |prefix: &str| (0..10).map(|i| version(&valued(&format!("{prefix}{i}"), i as f64), 1, 1_000 + i)).collect::<Vec<_>>();
+    apply_ok(&idx, "gone", &vs("g")).await;
+    apply_ok(&idx, "other", &vs("x")).await;
+    let q = parse_query(&schema, &["Observation"], "_sort=value-quantity");
+    let first = |t: &'static str| {
+        let (idx, q) = (&idx, q.clone());
+        async move { idx.search(t, q, 3).await.expect("first page").next.expect("next") }
+    };
+    let mine = first("gone").await;
+    let theirs = first("other").await;
+    // Another tenant's cursor is refused; a forged one (this tenant's cursor with another
+    // tenant's point in time) finds nothing of the other tenant.
+    let mut qc = q.clone();
+    qc.cursor = Some(theirs.clone());
+    assert!(matches!(idx.search("gone", qc, 3).await, Err(FhirError::BadRequest(_))));
+    let forged = format!("{}.{}", mine.rsplit_once('.').expect("pit").0, pit_of(&theirs).expect("pit"));
+    let mut qf = q.clone();
+    qf.cursor = Some(forged);
+    let page = idx.search("gone", qf, 3).await.expect("forged cursor");
+    assert!(page.matches.is_empty(), "another tenant's resources through a forged cursor: {:?}", page.matches.iter().map(key).collect::<Vec<_>>());
+    // Garbage in the point-in-time part.
+    let mut qg = q.clone();
+    qg.cursor = Some(format!("{}.garbage", mine.rsplit_once('.').expect("pit").0));
+    let err = idx.search("gone", qg, 3).await.expect_err("garbage point in time");
+    assert_eq!(err.status(), 400, "{err}");
+    // Expired.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let mut qe = q.clone();
+    qe.cursor = Some(mine);
+    let err = idx.search("gone", qe, 3).await.expect_err("expired");
+    assert!(matches!(err, FhirError::Gone(_)), "{err}");
+    assert!(err.to_string().contains("run the search again"), "{err}");
+    for t in ["gone", "other"] {
+        let _ = idx.drop_index(t).await;
+    }
+}

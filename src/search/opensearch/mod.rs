@@ -11,13 +11,17 @@
 //! - `write.rs`    `_bulk` writes, the alias, rebuilds switched atomically
 //! - `filter.rs`   the search AST as query DSL (chains, `_has`, `_list` resolved first)
 //! - `run.rs`      sorting, `search_after` paging, totals
+//! - `cursor.rs`   page cursors
+//! - `pit.rs`      points in time: sorted searches page over the index as at their first page
 //! - `include.rs`  `_include` / `_revinclude`
 mod client;
+mod cursor;
 mod document;
 mod dsl;
 mod filter;
 mod include;
 mod mapping;
+mod pit;
 mod run;
 mod write;
 
@@ -49,6 +53,8 @@ pub struct OpenSearchIndex {
     ensured: Mutex<HashSet<String>>,
     chain_cap: usize,
     include_cap: usize,
+    /// Seconds a paging point in time outlives its last page.
+    pit_keep_alive: u64,
 }
 
 impl OpenSearchIndex {
@@ -65,7 +71,14 @@ impl OpenSearchIndex {
             ensured: Mutex::new(HashSet::new()),
             chain_cap: DEFAULT_CHAIN_CAP,
             include_cap: DEFAULT_INCLUDE_CAP,
+            pit_keep_alive: pit::DEFAULT_KEEP_ALIVE_SECS,
         })
+    }
+
+    /// Changes how long a paging point in time outlives its last page (default 180 s).
+    pub fn with_pit_keep_alive(mut self, keep_alive: std::time::Duration) -> Self {
+        self.pit_keep_alive = keep_alive.as_secs().max(1);
+        self
     }
 
     /// Changes the most resources a chain, `_has` or `_list` may select.
@@ -86,6 +99,8 @@ impl OpenSearchIndex {
             registry: self.schema.get().registry.clone(),
             chain_cap: self.chain_cap,
             include_cap: self.include_cap,
+            keep_alive: self.pit_keep_alive,
+            pit: None,
         })
     }
 }
@@ -107,17 +122,27 @@ impl SearchIndex for OpenSearchIndex {
 }
 
 /// What one search runs with.
+#[derive(Clone)]
 pub(crate) struct Ctx<'a> {
     client: &'a client::Client,
     index: String,
     registry: Arc<Registry>,
     chain_cap: usize,
     include_cap: usize,
+    /// Seconds a point in time is kept after each use.
+    keep_alive: u64,
+    /// Searches (and the inner searches of chains) run inside this point in time; None:
+    /// on the live index.
+    pit: Option<String>,
 }
 
 impl Ctx<'_> {
-    /// `_search` on the tenant's index; `None` when the index does not exist (no data yet).
+    /// `_search` on the tenant's index (or inside the point in time); `None` when the index
+    /// does not exist (no data yet).
     async fn search(&self, body: &Value) -> Result<Option<Value>> {
+        if let Some(pit) = &self.pit {
+            return self.search_in_pit(pit, body).await.map(Some);
+        }
         let reply = self.client.json(Method::Post, &format!("{}/_search", self.index), body).await?;
         if reply.ok() {
             return Ok(Some(reply.body));

@@ -1,11 +1,20 @@
 //! Running a search: sort (any parameter, then the unique `key`), keyset paging with
 //! `search_after` in an opaque cursor (in both directions, no 10,000-hit window), `_total`
 //! through `track_total_hits`, `_summary=count` through `_count`, then the includes.
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+//!
+//! Paging guarantees, as the SQLite adapter: every resource that matched when the first page
+//! was served, and was not deleted since, appears exactly once however the index changes
+//! between pages.
+//! - Default order (the key `Type/id`, which never changes): keyset paging on the live index.
+//! - `_sort` on anything but `_id` (values that updates change): when there is a second
+//!   page, the pages come from a point in time opened for the search (`pit.rs`); a page
+//!   returns the current version of each resource (deleted ones left out), as SQLite reads
+//!   its snapshot's resources afresh. The last page deletes the point in time; an expired
+//!   one is a 410.
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::cursor::{fingerprint, Cursor};
 use super::dsl::{and, live};
 use super::filter::family;
 use super::Ctx;
@@ -41,48 +50,126 @@ pub async fn query(ctx: &Ctx<'_>, q: &SearchQuery) -> Result<Value> {
 }
 
 pub async fn search(ctx: &Ctx<'_>, q: &SearchQuery, count: usize) -> Result<SearchPage> {
-    let query = query(ctx, q).await?;
     let summary_count = q.summary == Some(Summary::Count);
     if count == 0 || summary_count {
+        let query = query(ctx, q).await?;
         let total = if q.total == Total::None && !summary_count { None } else { Some(ctx.count(&query).await?) };
         return Ok(SearchPage { matches: Vec::new(), included: Vec::new(), total, next: None, previous: None });
     }
     let keys = sort_spec(&q.sort);
-    let fingerprint = fingerprint(&keys);
-    let cursor = q.cursor.as_deref().map(|c| Cursor::parse(c, &fingerprint, keys.len() + 1)).transpose()?;
-    let backward = cursor.as_ref().is_some_and(|c| c.backward);
+    let cursor = q.cursor.as_deref().map(|c| Cursor::parse(c, keys.len() + 1)).transpose()?;
     let size = count.min(MAX_PAGE);
-    let with_refs = !q.includes.is_empty() || !q.revincludes.is_empty();
+    if let Some(pit) = cursor.as_ref().and_then(|c| c.pit.clone()) {
+        return in_snapshot(ctx, q, &keys, size, pit, cursor).await;
+    }
+    let live_fp = live_fingerprint(&keys);
+    if let Some(c) = &cursor {
+        c.check(&live_fp)?;
+    }
+    let query = query(ctx, q).await?;
+    let got = fetch(ctx, &query, &keys, size, cursor.as_ref(), q.total, source_fields(with_refs(q))).await?;
+    if cursor.is_none() && got.more && needs_snapshot(&keys) {
+        // A second page will follow: serve the first one again from a point in time, so
+        // that every page sees the index as it is now.
+        if let Some(pit) = ctx.open_pit().await? {
+            return in_snapshot(ctx, q, &keys, size, pit, None).await;
+        }
+    }
+    let backward = cursor.as_ref().is_some_and(|c| c.backward);
+    let (has_next, has_previous) = if backward { (true, got.more) } else { (got.more, cursor.is_some()) };
+    let next = if has_next { link(got.hits.last(), false, None, &live_fp) } else { None };
+    let previous = if has_previous { link(got.hits.first(), true, None, &live_fp) } else { None };
+    finish(ctx, q, &got.hits, got.total, next, previous).await
+}
+
+/// A page inside the point in time `pit` (`cursor` None: the first page, the point in time
+/// just opened). The point in time is deleted when no next page follows.
+async fn in_snapshot(ctx: &Ctx<'_>, q: &SearchQuery, keys: &[SortField], size: usize, pit: String, cursor: Option<Cursor>) -> Result<SearchPage> {
+    let fresh = cursor.is_none();
+    let snap_fp = snapshot_fingerprint(ctx, q, keys);
+    if let Some(c) = &cursor {
+        c.check(&snap_fp)?;
+    }
+    let snap = ctx.in_pit(pit.clone());
+    let with_refs = with_refs(q);
+    // A later page only needs the keys from the point in time: it returns current versions.
+    let source = if fresh { source_fields(with_refs) } else { json!(false) };
+    let got = match async { fetch(&snap, &query(&snap, q).await?, keys, size, cursor.as_ref(), q.total, source).await }.await {
+        Ok(got) => got,
+        Err(e) => {
+            if fresh {
+                ctx.close_pit(&pit).await;
+            }
+            return Err(e);
+        }
+    };
+    let pit = got.pit.clone().unwrap_or(pit);
+    let backward = cursor.as_ref().is_some_and(|c| c.backward);
+    let (has_next, has_previous) = if backward { (true, got.more) } else { (got.more, cursor.is_some()) };
+    let docs = if fresh { got.hits.clone() } else { ctx.current(&got.hits, &source_fields(with_refs)).await? };
+    let next = if has_next { link(got.hits.last(), false, Some(&pit), &snap_fp) } else { None };
+    let previous = match (has_previous, has_next) {
+        (false, _) => None,
+        (true, true) => link(got.hits.first(), true, Some(&pit), &snap_fp),
+        // The point in time ends with the last page: the way back is on the live index.
+        (true, false) => link(got.hits.first(), true, None, &live_fingerprint(keys)),
+    };
+    if !has_next {
+        ctx.close_pit(&pit).await;
+    }
+    finish(ctx, q, &docs, got.total, next, previous).await
+}
+
+/// One page of hits in order, whether more follow (in the direction of travel), the total.
+struct Fetched {
+    hits: Vec<Value>,
+    more: bool,
+    total: Option<u64>,
+    /// The point-in-time id the answer carried (OpenSearch may renew it).
+    pit: Option<String>,
+}
+
+async fn fetch(ctx: &Ctx<'_>, query: &Value, keys: &[SortField], size: usize, after: Option<&Cursor>, total: Total, source: Value) -> Result<Fetched> {
+    let backward = after.is_some_and(|c| c.backward);
     let mut body = json!({
         "query": query,
-        "sort": sort_json(&keys, backward),
+        "sort": sort_json(keys, backward),
         "size": size + 1,
-        "_source": source_fields(with_refs),
-        "track_total_hits": match q.total { Total::None => json!(false), Total::Estimate => json!(10_000), Total::Accurate => json!(true) },
+        "_source": source,
+        "track_total_hits": match total { Total::None => json!(false), Total::Estimate => json!(10_000), Total::Accurate => json!(true) },
     });
-    if let Some(c) = &cursor {
+    if let Some(c) = after {
         body["search_after"] = Value::Array(c.values.clone());
     }
     let reply = ctx.search(&body).await?;
     let (mut hits, total) = match &reply {
-        Some(r) => (r.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default(), total_of(r, q.total)),
-        None => (Vec::new(), (q.total != Total::None).then_some(0)),
+        Some(r) => (r.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default(), total_of(r, total)),
+        None => (Vec::new(), (total != Total::None).then_some(0)),
     };
     let more = hits.len() > size;
     hits.truncate(size);
     if backward {
         hits.reverse();
     }
-    let (has_next, has_previous) = if backward { (true, more) } else { (more, cursor.is_some()) };
-    let link = |hit: Option<&Value>, back: bool| -> Option<String> {
-        let values = hit?.get("sort")?.as_array()?;
-        Some(Cursor { backward: back, values: values.clone() }.encode(&fingerprint))
-    };
-    let next = if has_next { link(hits.last(), false) } else { None };
-    let previous = if has_previous { link(hits.first(), true) } else { None };
-    let matches = hits.iter().map(version_of).collect::<Result<Vec<_>>>()?;
-    let included = if with_refs { super::include::includes(ctx, q, &hits).await? } else { Vec::new() };
+    let pit = reply.as_ref().and_then(|r| r.get("pit_id")).and_then(Value::as_str).map(str::to_string);
+    Ok(Fetched { hits, more, total, pit })
+}
+
+/// A cursor continuing after (`backward`: before) `hit`.
+fn link(hit: Option<&Value>, backward: bool, pit: Option<&str>, fingerprint: &str) -> Option<String> {
+    let values = hit?.get("sort")?.as_array()?;
+    Some(Cursor { backward, values: values.clone(), pit: pit.map(str::to_string), fingerprint: fingerprint.to_string() }.encode())
+}
+
+/// The page: `docs` as matches, then their includes (from the live index, as SQLite).
+async fn finish(ctx: &Ctx<'_>, q: &SearchQuery, docs: &[Value], total: Option<u64>, next: Option<String>, previous: Option<String>) -> Result<SearchPage> {
+    let matches = docs.iter().map(version_of).collect::<Result<Vec<_>>>()?;
+    let included = if with_refs(q) { super::include::includes(ctx, q, docs).await? } else { Vec::new() };
     Ok(SearchPage { matches, included, total, next, previous })
+}
+
+fn with_refs(q: &SearchQuery) -> bool {
+    !q.includes.is_empty() || !q.revincludes.is_empty()
 }
 
 fn total_of(reply: &Value, wanted: Total) -> Option<u64> {
@@ -160,68 +247,32 @@ fn sort_json(keys: &[SortField], backward: bool) -> Value {
     Value::Array(out)
 }
 
+/// The sort as text (field, parameter, direction of each key).
+fn sort_text(keys: &[SortField]) -> String {
+    keys.iter().map(|k| format!("{}|{:?}|{};", k.field, k.nested.as_ref().map(|n| &n.1), k.descending)).collect()
+}
+
 /// Identifies the sort of a search, so that a cursor is only used with the sort it came from.
-fn fingerprint(keys: &[SortField]) -> String {
-    let mut h: u32 = 0x811c9dc5;
-    for k in keys {
-        let text = format!("{}|{:?}|{};", k.field, k.nested.as_ref().map(|n| &n.1), k.descending);
-        for b in text.bytes() {
-            h = (h ^ b as u32).wrapping_mul(0x01000193);
-        }
-    }
-    format!("{h:08x}")
+fn live_fingerprint(keys: &[SortField]) -> String {
+    fingerprint([sort_text(keys).as_str()])
 }
 
-/// `n<fingerprint>.<values>` (after) or `p<fingerprint>.<values>` (before): the sort values
-/// of the last (first) resource of a page, base64url JSON.
-pub struct Cursor {
-    pub backward: bool,
-    pub values: Vec<Value>,
+/// Identifies a search in a point in time: its sort, the tenant's index and the criteria
+/// (access-control confinement included), as SQLite keys its snapshots.
+fn snapshot_fingerprint(ctx: &Ctx<'_>, q: &SearchQuery, keys: &[SortField]) -> String {
+    let criteria = format!("{:?}|{:?}", q.types, q.filters);
+    fingerprint([sort_text(keys).as_str(), ctx.index.as_str(), criteria.as_str()])
 }
 
-impl Cursor {
-    pub fn encode(&self, fingerprint: &str) -> String {
-        let json = serde_json::to_vec(&self.values).unwrap_or_default();
-        format!("{}{fingerprint}.{}", if self.backward { 'p' } else { 'n' }, URL_SAFE_NO_PAD.encode(json))
-    }
-
-    pub fn parse(text: &str, fingerprint: &str, len: usize) -> Result<Cursor> {
-        let bad = || FhirError::BadRequest(format!("invalid page cursor '{}'", text.chars().take(100).collect::<String>()));
-        let (dir, rest) = text.split_at_checked(1).ok_or_else(bad)?;
-        let backward = match dir {
-            "n" => false,
-            "p" => true,
-            _ => return Err(bad()),
-        };
-        let (fp, data) = rest.split_once('.').ok_or_else(bad)?;
-        if fp != fingerprint {
-            return Err(FhirError::BadRequest("this page cursor belongs to a search with another sort order".into()));
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(data).map_err(|_| bad())?;
-        let values: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-        if values.len() != len || !values.iter().all(Value::is_string) {
-            return Err(bad());
-        }
-        Ok(Cursor { backward, values })
-    }
+/// Whether the order can change under writes: any sort key but `_id` (default order and
+/// `_id` page on keys that never change).
+fn needs_snapshot(keys: &[SortField]) -> bool {
+    keys.iter().any(|k| k.field != "id")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursor_round_trip_and_checks() {
-        let c = Cursor { backward: true, values: vec![json!("a"), json!("Patient/1")] };
-        let text = c.encode("0badcafe");
-        let back = Cursor::parse(&text, "0badcafe", 2).unwrap();
-        assert!(back.backward);
-        assert_eq!(back.values, c.values);
-        assert!(Cursor::parse(&text, "00000000", 2).is_err());
-        assert!(Cursor::parse(&text, "0badcafe", 3).is_err());
-        assert!(Cursor::parse("x", "0badcafe", 2).is_err());
-        assert!(Cursor::parse("n0badcafe.!!", "0badcafe", 2).is_err());
-    }
 
     #[test]
     fn backward_reverses_every_direction_but_not_missing() {
