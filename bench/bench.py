@@ -575,6 +575,9 @@ def report(res, args):
     L.append(f"Run {m['date']}, commit {m['commit']}{' (src modified)' if m['src_dirty'] else ''}; "
              f"{m['cores']} cores ({m['cpu']}), {m['mem_gb']} GB; load average at start "
              f"{m['load_avg'][0]:.2f}; {m['priority']}; {args.duration} s per run; wrk on the same cores.")
+    if res.get("helios_error"):
+        L.append("")
+        L.append(f"The peer failed: {res['helios_error'][:300]}")
     L.append("")
     L.append("| scenario | conns | Hearth req/s | p50 ms | p99 ms | Helios req/s | p50 ms | p99 ms | ceiling req/s | Hearth/Helios | Hearth/ceiling |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
