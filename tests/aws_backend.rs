@@ -193,8 +193,9 @@ fn patient_entry(i: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_beyond_100_actions_are_atomic() {
     let s = TestServer::start_aws();
-    // 150 creates (300+ DynamoDB actions) and a failing conditional reference at the end.
-    let mut entries: Vec<Value> = (0..150).map(patient_entry).collect();
+    // 60 creates (240 DynamoDB actions with their identifier guards) and a failing
+    // conditional reference at the end.
+    let mut entries: Vec<Value> = (0..60).map(patient_entry).collect();
     entries.push(json!({"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient?identifier=urn:none|0"}}, "request": {"method": "POST", "url": "Observation"}}));
     let failing = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
     let r = s.post_json("", &failing).await;
@@ -205,11 +206,11 @@ async fn transactions_beyond_100_actions_are_atomic() {
 }
 
 async fn entries_ok(s: &TestServer) {
-    let mut entries: Vec<Value> = (0..150).map(patient_entry).collect();
+    let mut entries: Vec<Value> = (0..60).map(patient_entry).collect();
     entries.push(json!({"fullUrl": "urn:uuid:10000000-0000-0000-0000-000000000001", "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "urn:uuid:00000000-0000-0000-0000-000000000007"}}, "request": {"method": "POST", "url": "Observation"}}));
     let r = s.post_json("", &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})).await;
     r.expect(200, "large transaction");
-    assert_eq!(total(s, "/Patient?family=Big").await, 150);
+    assert_eq!(total(s, "/Patient?family=Big").await, 60);
     let obs = s.get("/Observation").await.json();
     let subject = obs["entry"][0]["resource"]["subject"]["reference"].as_str().unwrap().to_string();
     s.get(&format!("/{subject}")).await.expect(200, "the rewritten reference resolves");

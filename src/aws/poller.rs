@@ -14,9 +14,15 @@ pub fn spawn(client: Client, stream_arn: String, handler: Arc<StreamHandler>) {
     tokio::spawn(async move {
         // shard id -> next iterator (None once the shard is closed and drained)
         let mut shards: HashMap<String, Option<String>> = HashMap::new();
+        let mut described: Option<std::time::Instant> = None;
         loop {
-            if let Err(e) = discover(&client, &stream_arn, &mut shards).await {
-                tracing::warn!(error = %e, "stream: describe failed");
+            // New shards appear rarely (a split, a closed shard's successor): look every few seconds.
+            let open = shards.values().filter(|i| i.is_some()).count();
+            if described.is_none_or(|t| t.elapsed() > Duration::from_secs(3)) || open == 0 {
+                if let Err(e) = discover(&client, &stream_arn, &mut shards).await {
+                    tracing::warn!(error = %e, "stream: describe failed");
+                }
+                described = Some(std::time::Instant::now());
             }
             let mut idle = true;
             let mut lost = Vec::new();
