@@ -300,16 +300,12 @@ impl DynamoTx {
     pub fn release(&mut self) {
         let locks = std::mem::take(&mut self.locks);
         for (pk, lock) in locks {
-            let sk = if pk.contains("#ident#") { GUARD } else { CURRENT };
-            let _ = self.block(self.unlock_request(&pk, sk, lock.prior.is_none()));
+            let sk = lock_sk(&pk);
+            let _ = self.block(unlock(&self.inner, &self.txid, &pk, sk, lock.prior.is_none()));
         }
         for key in std::mem::take(&mut self.blobs) {
             let _ = self.block(self.inner.blobs.delete(&key));
         }
-    }
-
-    async fn unlock_request(&self, pk: &str, sk: &str, placeholder: bool) -> Result<()> {
-        unlock(&self.inner, &self.txid, pk, sk, placeholder).await
     }
 
     fn encode_body(&mut self, v: &StoredVersion) -> Result<Option<Body>> {
@@ -350,7 +346,7 @@ impl DynamoTx {
         for (pk, lock) in &self.locks {
             let written = self.staged.contains_key(pk) || guard_changes.contains_key(pk);
             if !written {
-                let sk = if pk.contains("#ident#") { GUARD } else { CURRENT };
+                let sk = lock_sk(pk);
                 actions.push(self.unlock_action(pk, sk, lock.prior.is_none())?);
             }
         }
@@ -488,7 +484,7 @@ impl DynamoTx {
                 versions.push(item::version_item(&self.tenant, &st.version, &st.body, Some(&self.txid)));
             }
         }
-        self.block(batch_put(&inner, versions.clone()))?;
+        self.block(batch_put(&inner, versions))?;
         // Fresh resources get a locked placeholder, so a crash after the commit point leaves
         // a lock that names this transaction (and its record says how to recover).
         let fresh: Vec<String> = self.order.iter().filter(|pk| self.staged.get(*pk).is_some_and(|s| s.fresh)).cloned().collect();
@@ -533,7 +529,7 @@ impl DynamoTx {
         }
         for (pk, lock) in &self.locks {
             if !self.staged.contains_key(pk) && !guard_changes.contains_key(pk) {
-                let sk = if pk.contains("#ident#") { GUARD } else { CURRENT };
+                let sk = lock_sk(pk);
                 rest.push(self.unlock_action(pk, sk, lock.prior.is_none())?);
             }
         }
@@ -729,6 +725,15 @@ fn approx_size(item: &Item) -> usize {
                 }
         })
         .sum()
+}
+
+/// The sort key a lock on `pk` sits on: identifier guards or resources' current items.
+fn lock_sk(pk: &str) -> &'static str {
+    if pk.contains("#ident#") {
+        GUARD
+    } else {
+        CURRENT
+    }
 }
 
 fn describe(pk: &str) -> String {
