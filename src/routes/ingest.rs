@@ -1,7 +1,7 @@
-//! `POST [base]/$ingest-document` and `POST [base]/Patient/[id]/$ingest-document`: a PDF
-//! body (or a Parameters resource with a `document` attachment) -> the resources read from
-//! it, written in one transaction. The answer is a Parameters with the OperationOutcome
-//! (low-confidence warnings), the transaction-response Bundle and each value's confidence.
+//! `POST [base]/$ingest-document` and `POST [base]/Patient/[id]/$ingest-document`: a
+//! document (see `input`) -> the resources read from it, written in one transaction. The
+//! answer is a Parameters with the OperationOutcome (low-confidence warnings), the
+//! transaction-response Bundle and each value's confidence.
 //! With `Prefer: respond-async` the answer is 202 with a `Content-Location` status URL
 //! (`[base]/$ingest-status/[job]`: 202 while running, then the result's status and body).
 use std::collections::HashMap;
@@ -9,15 +9,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Body;
 use axum::http::{header, Response, StatusCode};
-use base64::Engine;
-use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::request::{parse_json, FhirRequest};
+use super::request::FhirRequest;
 use super::response;
 use super::AppState;
 use crate::error::{FhirError, Result};
 use crate::fhir::meta;
+
+mod input;
 
 pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>) -> Result<Response<Body>> {
     fr.negotiate(false)?;
@@ -26,18 +26,17 @@ pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>)
     }
     let ct = fr.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let (bytes, doc_type) = match media.as_str() {
-        "application/pdf" | "application/octet-stream" => (fr.body_bytes().await?, "application/pdf".to_string()),
-        "application/fhir+json" | "application/json" => attachment(&fr.body_bytes().await?)?,
-        "image/png" | "image/jpeg" | "image/tiff" => (fr.body_bytes().await?, media.clone()),
-        "" => return Err(FhirError::UnsupportedMediaType("a Content-Type is required (application/pdf)".into())),
-        other => return Err(FhirError::UnsupportedMediaType(format!("unsupported Content-Type '{}' for $ingest-document: send application/pdf", other.chars().take(80).collect::<String>()))),
-    };
+    let doc = input::read(app, fr, &media).await?;
+    let (bytes, doc_type) = (doc.bytes, doc.content_type);
     if bytes.is_empty() {
-        return Err(FhirError::BadRequest("the request body is empty; a document is required".into()));
+        return Err(FhirError::BadRequest("the document is empty".into()));
     }
+    let path_patient = patient.map(|p| format!("Patient/{p}"));
+    let patient = match (path_patient, doc.patient) {
+        (Some(a), Some(b)) if a != b => return Err(FhirError::BadRequest(format!("the request names two patients: {a} in the path and {b} in the body"))),
+        (a, b) => a.or(b),
+    };
     let settings = app.config.ingest_settings();
-    let patient = patient.map(|p| format!("Patient/{p}"));
     let limits = app.config.bundle_limits();
     if wants_async(fr) {
         let fhir = Arc::new(crate::interactions::Fhir {
@@ -140,23 +139,4 @@ fn answer(ing: &crate::ingest::Ingested) -> Value {
 fn status_text(code: u16) -> String {
     let reason = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
     format!("{code} {reason}").trim_end().to_string()
-}
-
-/// The `document` attachment of a Parameters resource.
-fn attachment(body: &[u8]) -> Result<(Bytes, String)> {
-    let v = parse_json(body)?;
-    if v.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
-        return Err(FhirError::BadRequest("a JSON body must be a Parameters resource with a 'document' attachment".into()));
-    }
-    let att = v
-        .get("parameter")
-        .and_then(Value::as_array)
-        .and_then(|ps| ps.iter().find(|p| p.get("name").and_then(Value::as_str) == Some("document")))
-        .and_then(|p| p.get("valueAttachment"))
-        .ok_or_else(|| FhirError::BadRequest("the Parameters has no 'document' parameter with a valueAttachment".into()))?;
-    let data = att.get("data").and_then(Value::as_str).ok_or_else(|| FhirError::BadRequest("the document attachment has no data (references are not supported yet)".into()))?;
-    let compact: Vec<u8> = data.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|e| FhirError::BadRequest(format!("the attachment data is not valid base64: {e}")))?;
-    let ct = att.get("contentType").and_then(Value::as_str).unwrap_or("application/pdf").to_string();
-    Ok((Bytes::from(bytes), ct))
 }
