@@ -262,6 +262,68 @@ def load(server, bundles, parallel, limit_s):
             "complete": len(responses) == len(bundles)}
 
 
+def read_big_tx(folder):
+    """The 25,000-entry transaction (one Bundle file in `folder`), decompressed; None if absent."""
+    files = sorted(glob.glob(os.path.join(folder, "*.json*")))
+    if not files:
+        return None
+    raw = bz2.open(files[0]).read() if files[0].endswith(".bz2") else open(files[0], "rb").read()
+    return {"file": os.path.basename(files[0]), "body": raw, "doc": json.loads(raw)}
+
+
+def targets_of(doc):
+    """A transaction creating one resource per distinct conditional reference
+    (`Type?identifier=system|value`) of `doc`, so that each resolves to exactly one match."""
+    refs = set()
+
+    def walk(v):
+        if isinstance(v, dict):
+            for k, c in v.items():
+                if k == "reference" and isinstance(c, str) and "?identifier=" in c:
+                    refs.add(c)
+                else:
+                    walk(c)
+        elif isinstance(v, list):
+            for c in v:
+                walk(c)
+
+    walk(doc)
+    entries = []
+    for r in sorted(refs):
+        t, q = r.split("?identifier=", 1)
+        system, value = q.split("|", 1)
+        entries.append({"resource": {"resourceType": t, "identifier": [{"system": system, "value": value}]},
+                        "request": {"method": "POST", "url": t}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def big_tx(server, big):
+    """On a fresh server: creates what the big transaction refers to, then times the POST of the
+    transaction itself (every entry must answer 2xx)."""
+    server.start()
+    try:
+        c = Conn(server.port)
+        status, data = c.req("POST", server.path(""), json.dumps(targets_of(big["doc"])))
+        if status != 200:
+            return {"error": f"set-up transaction: HTTP {status} {data[:200]!r}"}
+        server.wait_idle()
+        n = len(big["doc"].get("entry", []))
+        t0 = time.perf_counter()
+        status, data = c.req("POST", server.path(""), big["body"])
+        secs = time.perf_counter() - t0
+        out = {"entries": n, "seconds": secs, "status": status, "ok": 0}
+        if status != 200:
+            out["error"] = f"HTTP {status} {data[:300]!r}"
+            return out
+        doc = json.loads(data)
+        out["ok"] = sum(1 for e in doc.get("entry", []) if str(e.get("response", {}).get("status", ""))[:1] == "2")
+        if out["ok"] != n:
+            out["error"] = f"{n - out['ok']} entries not 2xx"
+        return out
+    finally:
+        server.stop()
+
+
 # ---------------------------------------------------------------- scenarios
 
 LOINC_WEIGHT = "http://loinc.org|29463-7"
@@ -620,6 +682,10 @@ def report(res, args):
                  f"{r['start_ms_empty']:.0f} ms / {r['start_ms_loaded']:.0f} ms | "
                  f"{r['rss_mb_idle_empty']:.1f} / {r['rss_mb_idle_loaded']:.1f} / {r['rss_mb_after_runs']:.1f} MB |")
     L.append("")
+    L.append("| Hearth step | measured | rate | failed entries | goal met |")
+    L.append("|---|---|---:|---:|---|")
+    L.append(big_tx_row(hearth.get("big_tx")))
+    L.append("")
     L.extend(goals(res, args))
     return "\n".join(L)
 
@@ -652,6 +718,12 @@ def goals(res, args):
         G.append(f"| Synthea upload ≥ 3x peer | {r:.2f}x | {yes(r >= 3)} |")
     else:
         G.append("| Synthea upload ≥ 3x peer | peer not run | n/a |")
+    b = hearth.get("big_tx")
+    if b and "seconds" in b:
+        ok = not b.get("error") and b["seconds"] <= 5
+        G.append(f"| {b['entries']:,}-entry transaction ≤ 5 s | {b['seconds']:.2f} s{' (' + b['error'][:80] + ')' if b.get('error') else ''} | {yes(ok)} |")
+    else:
+        G.append(f"| 25,000-entry transaction ≤ 5 s | {'failed: ' + b.get('error', '')[:80] if b else 'not run'} | {yes(False) if b else 'n/a'} |")
     sc = "search token _count=50"
     h, p = run(hearth, sc, top), run(peer, sc, top)
     if h:
@@ -678,7 +750,11 @@ def main():
     ap.add_argument("--nice", type=int, default=0, help="priority of the benchmark's processes (e.g. -10; root only)")
     ap.add_argument("--only", default="", help="comma-separated servers to run (hearth,helios,ceiling)")
     ap.add_argument("--out", default="target/bench")
+    ap.add_argument("--big-tx", default="", help="folder of the big transaction (default: big-tx beside --data)")
+    ap.add_argument("--load-only", action="store_true", default=os.environ.get("BENCH_ONLY") == "load",
+                    help="Hearth's Synthea load and big transaction only (also BENCH_ONLY=load)")
     args = ap.parse_args()
+    args.big_tx = args.big_tx or os.path.join(os.path.dirname(os.path.abspath(args.data)), "big-tx")
     args.conns = [int(c) for c in args.conns.replace(",", " ").split()]
     only = set(filter(None, args.only.split(",")))
     os.makedirs(args.out, exist_ok=True)
@@ -690,8 +766,12 @@ def main():
     t0 = time.time()
     bundles = read_bundles(args.data)
     log(f"== {len(bundles)} Bundles, {sum(b['entries'] for b in bundles)} resources from {args.data}")
+    big = read_big_tx(args.big_tx)
+    if args.load_only:
+        return load_only(args, res, bundles, big, root, t0)
     res["hearth"] = measure_server(hearth_server(args.hearth, root, args.hearth_sync), bundles, args, root)
     read_body = res["hearth"].pop("read_body")
+    res["hearth"]["big_tx"] = run_big_tx(hearth_server(args.hearth, os.path.join(root, "big-tx"), args.hearth_sync), big)
     if args.peer and (not only or "helios" in only):
         try:
             res["helios"] = measure_server(helios_server(args.peer, root, args.definitions), bundles, args, root)
@@ -713,6 +793,67 @@ def main():
         f.write(md + "\n")
     print(md)
     log(f"== done in {res['seconds']:.0f} s; {args.out}/results.md and results.json")
+
+
+def run_big_tx(server, big):
+    if big is None:
+        return None
+    log(f"== {server.name}: big transaction ({len(big['doc'].get('entry', []))} entries, {big['file']}) on a fresh data directory")
+    r = big_tx(server, big)
+    log(f"  {r.get('entries', 0)} entries in {r['seconds']:.2f} s" if "seconds" in r else "  not timed")
+    if r.get("error"):
+        log(f"  !! {r['error']}")
+    return r
+
+
+def load_only(args, res, bundles, big, root, t0):
+    """Hearth's load and big transaction, each on a fresh data directory (no scenarios)."""
+    server = hearth_server(args.hearth, root, args.hearth_sync)
+    server.start()
+    log(f"== hearth (pid {server.proc.pid}): loading {sum(b['entries'] for b in bundles)} resources in {len(bundles)} Bundles")
+    ld = load(server, bundles, args.load_parallel, args.load_limit)
+    cpu = server.cpu_seconds()
+    server.stop()
+    log(f"  {ld['resources']} resources in {ld['seconds']:.1f} s = {ld['per_s']:.0f} resources/s, "
+        f"server CPU {cpu:.1f} s ({ld['failed']} entries failed{'' if ld['complete'] else ', stopped at the time limit'})")
+    for e in ld["errors"]:
+        log(f"    {e}")
+    res["hearth"] = {"load": ld, "load_cpu_s": cpu,
+                     "big_tx": run_big_tx(hearth_server(args.hearth, os.path.join(root, "big-tx"), args.hearth_sync), big)}
+    res["seconds"] = time.time() - t0
+    m = res["machine"]
+    L = [f"Load only, {m['date']}, commit {m['commit']}{' (src modified)' if m['src_dirty'] else ''}; "
+         f"load average at start {m['load_avg'][0]:.2f}; {m['priority']}.", ""]
+    L.extend(load_rows(res, args))
+    md = "\n".join(L)
+    with open(os.path.join(args.out, "load.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    with open(os.path.join(args.out, "load.md"), "w") as f:
+        f.write(md + "\n")
+    print(md)
+
+
+def load_rows(res, args):
+    """The Synthea load and the big transaction of Hearth."""
+    h = res["hearth"]
+    ld = h["load"]
+    part = "" if ld["complete"] else f" (stopped at {args.load_limit} s: {ld['bundles']}/{ld['bundles_total']} Bundles)"
+    L = ["| step | measured | rate | failed entries | goal met |", "|---|---|---:|---:|---|"]
+    L.append(f"| Synthea load | {ld['resources']:,} resources in {ld['seconds']:.1f} s{part} | {ld['per_s']:,.0f} resources/s | "
+             f"{ld['failed']} | {'yes' if ld['complete'] and not ld['failed'] and ld['per_s'] >= 20000 else 'no'} (≥ 20,000/s) |")
+    L.append(big_tx_row(h.get("big_tx")))
+    return L
+
+
+def big_tx_row(b):
+    if b is None:
+        return "| big transaction | not run (no big-tx data) | | | |"
+    if "seconds" not in b:
+        return f"| big transaction | failed: {b.get('error', '')[:120]} | | | no |"
+    failed = b["entries"] - b["ok"]
+    note = f" ({b['error'][:120]})" if b.get("error") else ""
+    return (f"| big transaction | {b['entries']:,} entries in {b['seconds']:.2f} s{note} | {b['entries'] / b['seconds']:,.0f} entries/s | "
+            f"{failed} | {'yes' if not failed and b['seconds'] <= 5 else 'no'} (≤ 5 s) |")
 
 
 if __name__ == "__main__":
