@@ -86,15 +86,26 @@ async fn a_text_pdf_becomes_coded_resources_once() {
     assert_eq!(bin.body.as_ref(), doc.as_slice());
     // provenance of every created resource
     assert_eq!(total(&s, &format!("/Provenance?entity={url}")).await, 1);
-    // unknown terms are text only: no Condition carries a coding that is not in the subsets
+    // unknown terms are text only: every Condition coding is SNOMED CT or ICD-10-CM from the
+    // shipped subsets, and the ICD-10-CM code is the one its text maps to
     let conds = s.get(&format!("/Condition?subject=Patient/{pid}&_count=100")).await.json();
+    let icd = hearth::ingest::icd10cm::Icd10Cm::shipped();
+    let mut icd_coded = 0;
     for e in conds["entry"].as_array().into_iter().flatten() {
         let code = &e["resource"]["code"];
-        assert!(code["text"].is_string());
-        if let Some(c) = code["coding"].as_array() {
-            assert_eq!(c[0]["system"], "http://snomed.info/sct");
+        let text = code["text"].as_str().expect("code.text");
+        for c in code["coding"].as_array().into_iter().flatten() {
+            match c["system"].as_str() {
+                Some("http://snomed.info/sct") => {}
+                Some("http://hl7.org/fhir/sid/icd-10-cm") => {
+                    icd_coded += 1;
+                    assert_eq!(icd.lookup(text).map(|(k, _)| k), c["code"].as_str(), "{text}");
+                }
+                other => panic!("unexpected coding system {other:?} on {text}"),
+            }
         }
     }
+    assert!(icd_coded >= 2, "conditions with ICD-10-CM codes: {icd_coded}: {conds}");
     // the same document again: nothing new
     let before = s.system_history_count().await;
     let obs_before = total(&s, "/Observation").await;

@@ -6,8 +6,14 @@ ValueSet expansions, example resources). Nothing comes from the test corpus.
 
 Usage: python3 ingest/terminology/build.py [.cache/hl7.fhir.r4.examples/package]
 Writes ingest/terminology/{loinc,snomed,cvx,rxnorm}.tsv: code<TAB>display, sorted by code.
+
+ICD-10-CM (public domain, CDC/CMS) comes from the CMS tabular list XML shipped by the PyPI
+package simple-icd-10-cm (`pip install simple-icd-10-cm==1.5.0`; or set ICD10CM_XML to a
+tabular XML file): see icd10cm.py.
 """
 import glob, json, os, re, sys
+
+from icd10cm import build_icd10cm
 
 SYSTEMS = {
     "http://loinc.org": "loinc",
@@ -56,6 +62,7 @@ def main():
             for c in sorted(codes):
                 fh.write(f"{c}\t{codes[c]}\n")
         print(name, len(codes))
+    print("icd10cm", build_icd10cm(here))
 
 
 if __name__ == "__main__":

@@ -130,5 +130,10 @@ mod tests {
             assert!(f.pattern.is_some() || !f.cues.is_empty(), "{} has no cue", f.key);
             assert!(f.section == "header" || b.sections.iter().any(|s| s.kind == f.section), "{}: unknown section", f.key);
         }
+        for l in &b.lists {
+            for t in l.terminology.split_whitespace() {
+                assert!(["loinc", "snomed", "cvx", "rxnorm", "icd10cm"].contains(&t), "{}: unknown terminology {t}", l.kind);
+            }
+        }
     }
 }

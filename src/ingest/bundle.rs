@@ -129,14 +129,16 @@ impl<'a> Builder<'a> {
 
     fn code(&self, terminology: &str, text: &str, fixed: Option<&str>) -> Value {
         let coder = self.inp.coder;
-        let coding = match fixed {
-            Some(code) if coder.has(terminology, code) => Some((LOINC, code.to_string())),
-            Some(_) => None,
-            None => coder.code(terminology, text).map(|c| (c.system, c.code)),
+        // `terminology` may name several (e.g. "snomed icd10cm"): one coding from each that knows the term.
+        let codings: Vec<Value> = match fixed {
+            Some(code) if coder.has(terminology, code) => vec![json!({"system": LOINC, "code": code})],
+            Some(_) => Vec::new(),
+            None => terminology.split_whitespace().filter_map(|t| coder.code(t, text)).map(|c| json!({"system": c.system, "code": c.code, "display": c.display})).collect(),
         };
-        match coding {
-            Some((system, code)) => json!({"coding": [{"system": system, "code": code}], "text": text}),
-            None => json!({"text": text}),
+        if codings.is_empty() {
+            json!({"text": text})
+        } else {
+            json!({"coding": codings, "text": text})
         }
     }
 }

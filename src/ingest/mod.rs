@@ -7,6 +7,7 @@
 pub mod blueprint;
 pub mod bundle;
 pub mod extract;
+pub mod icd10cm;
 pub mod layout;
 pub mod normalise;
 pub mod ocr;

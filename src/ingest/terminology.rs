@@ -1,6 +1,7 @@
 //! Coding: terminology subsets shipped as data (`ingest/terminology/*.tsv`, built by
-//! `ingest/terminology/build.py` from the official FHIR R4 package). A term is coded only
-//! when its normalised text equals a display of the subset; otherwise it stays `code.text`.
+//! `ingest/terminology/build.py` from the official FHIR R4 package; ICD-10-CM from the CMS
+//! tabular list, see `icd10cm`). A term is coded only when its normalised text equals a
+//! display of the subset (ICD-10-CM: a term's match key); otherwise it stays `code.text`.
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -20,7 +21,7 @@ pub struct Coding {
 /// A coding stage (Comprehend Medical's InferRxNorm / InferICD10CM / InferSNOMEDCT could
 /// replace it).
 pub trait Coder: Send + Sync {
-    /// `terminology`: `loinc`, `snomed`, `cvx` or `rxnorm`.
+    /// `terminology`: `loinc`, `snomed`, `cvx`, `rxnorm` or `icd10cm`.
     fn code(&self, terminology: &str, text: &str) -> Option<Coding>;
     /// Whether `code` is in the subset (to check codes the blueprint names).
     fn has(&self, terminology: &str, code: &str) -> bool;
@@ -73,6 +74,10 @@ impl SubsetCoder {
 
 impl Coder for SubsetCoder {
     fn code(&self, terminology: &str, text: &str) -> Option<Coding> {
+        if terminology == "icd10cm" {
+            let (code, display) = super::icd10cm::Icd10Cm::shipped().lookup(&term_form(text))?;
+            return Some(Coding { system: super::icd10cm::ICD10CM, code: code.to_string(), display: display.to_string(), confidence: 1.0 });
+        }
         let t = self.tables.get(terminology)?;
         let form = term_form(text);
         let (code, display) = t.by_text.get(&form)?;
@@ -80,6 +85,9 @@ impl Coder for SubsetCoder {
     }
 
     fn has(&self, terminology: &str, code: &str) -> bool {
+        if terminology == "icd10cm" {
+            return super::icd10cm::Icd10Cm::shipped().display.contains_key(code);
+        }
         self.tables.get(terminology).is_some_and(|t| t.codes.contains_key(code))
     }
 }
