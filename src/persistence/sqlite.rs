@@ -5,6 +5,7 @@
 //! writer (`sqlite/write.rs`, `sqlite/pipeline.rs`).
 mod checkpoint;
 mod pipeline;
+mod readers;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -54,6 +55,10 @@ CREATE TABLE IF NOT EXISTS resource_current (
 CREATE INDEX IF NOT EXISTS resource_current_type ON resource_current(tenant, rtype, deleted);
 ";
 
+/// Every tenant that has written to this database (kept by each write's transaction).
+const TENANTS: &str = "CREATE TABLE store_tenant (name TEXT PRIMARY KEY) WITHOUT ROWID;
+INSERT INTO store_tenant (name) SELECT DISTINCT tenant FROM resource_current;";
+
 struct Writer {
     conn: Connection,
     /// The newest `last_updated` written; new versions get a strictly larger one.
@@ -89,13 +94,11 @@ impl Writer {
 }
 
 pub struct SqliteStore {
-    path: std::path::PathBuf,
     /// Search values are written with each version when set.
     schema: Option<Arc<SchemaCell>>,
     snapshots: Arc<Mutex<crate::search::sqlite::run::Snapshots>>,
-    synchronous: &'static str,
     writer: Arc<Mutex<Writer>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: readers::Readers,
 }
 
 /// Page cache of the writer connection, in KiB.
@@ -132,8 +135,14 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KB)?;
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::AUTOCHECKPOINT)?;
         conn.execute_batch(SCHEMA)?;
+        let has_tenants: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'store_tenant')", [], |r| r.get(0))?;
+        if !has_tenants {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {TENANTS} COMMIT;"))?;
+        }
         let rebuild = crate::search::sqlite::ensure_schema(&conn)?;
-        let last_micros: i64 = conn.query_row("SELECT COALESCE(MAX(last_updated), 0) FROM resource_version", [], |r| r.get(0))?;
+        // Versions are stamped in `seq` order, so the newest row holds the largest stamp.
+        let last_micros: i64 =
+            conn.query_row("SELECT last_updated FROM resource_version ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).optional()?.unwrap_or(0);
         let checkpoints = {
             let (db, sync) = (path.clone(), synchronous);
             checkpoint::Checkpointer::start(move || open_conn(&db, sync), path.clone())
@@ -149,40 +158,11 @@ impl SqliteStore {
             tracing::info!(resources = n, ms = started.elapsed().as_millis() as u64, "search index rebuilt in the current layout");
         }
         Ok(SqliteStore {
-            path,
             schema,
             snapshots: Arc::default(),
-            synchronous,
             writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers: readers::Readers::new(path, synchronous),
         })
-    }
-
-    /// Runs `f` on a pooled read connection on the blocking thread pool.
-    async fn with_reader<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        let readers = self.readers.clone();
-        let path = self.path.clone();
-        let sync = self.synchronous;
-        tokio::task::spawn_blocking(move || {
-            let pooled = readers.lock().map_err(internal)?.pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_conn(&path, sync)?,
-            };
-            let out = f(&conn);
-            if let Ok(mut pool) = readers.lock() {
-                if pool.len() < 16 {
-                    pool.push(conn);
-                }
-            }
-            out
-        })
-        .await
-        .map_err(internal)?
     }
 }
 
@@ -217,6 +197,7 @@ impl ResourceStore for SqliteStore {
             let extractor = schema.as_ref().map(|s| s.extractor.clone());
             let mut w = writer.lock().map_err(internal)?;
             w.in_tx(|conn, dicts, micros| {
+                note_tenant(conn, &tenant)?;
                 // Any failed write fails the whole commit (and rolls it back).
                 write::apply_many(conn, dicts, extractor.as_deref(), &tenant, ops, micros)?.into_iter().collect()
             })
@@ -234,6 +215,7 @@ impl ResourceStore for SqliteStore {
             let registry = schema.as_ref().map(|s| s.registry.clone());
             let mut w = writer.lock().map_err(internal)?;
             w.in_tx(|conn, dicts, micros| {
+                note_tenant(conn, &tenant)?;
                 let mut unit = SqliteTx { conn, dicts, extractor: extractor.as_deref(), registry: registry.as_deref(), tenant: &tenant, micros };
                 work(&mut unit)
             })
@@ -243,32 +225,25 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn read(&self, tenant: &str, resource_type: &str, id: &str) -> Result<Option<StoredVersion>> {
-        let key = (tenant.to_string(), resource_type.to_string(), id.to_string());
-        self.with_reader(move |conn| {
+        self.readers.inline(|conn| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
                  WHERE c.tenant = ?1 AND c.rtype = ?2 AND c.id = ?3"
             );
-            Ok(conn.prepare_cached(&sql)?.query_row(params![key.0, key.1, key.2], version_row).optional()?)
+            Ok(conn.prepare_cached(&sql)?.query_row(params![tenant, resource_type, id], version_row).optional()?)
         })
-        .await
     }
 
     async fn vread(&self, tenant: &str, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>> {
-        let key = (tenant.to_string(), resource_type.to_string(), id.to_string());
-        self.with_reader(move |conn| {
+        self.readers.inline(|conn| {
             let sql = format!("SELECT {COLUMNS} FROM resource_version v WHERE v.tenant = ?1 AND v.rtype = ?2 AND v.id = ?3 AND v.version = ?4");
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_row(params![key.0, key.1, key.2, version as i64], version_row)
-                .optional()?)
+            Ok(conn.prepare_cached(&sql)?.query_row(params![tenant, resource_type, id, version as i64], version_row).optional()?)
         })
-        .await
     }
 
     async fn history(&self, tenant: &str, query: HistoryQuery) -> Result<HistoryPage> {
         let tenant = tenant.to_string();
-        self.with_reader(move |conn| history(conn, &tenant, &query)).await
+        self.readers.blocking(move |conn| history(conn, &tenant, &query)).await
     }
 
     async fn close(&self) -> Result<()> {
@@ -289,7 +264,14 @@ impl SearchIndex for SqliteStore {
         let registry = self.schema.as_ref().map(|s| s.get().registry.clone()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
         let tenant = tenant.to_string();
         let snapshots = self.snapshots.clone();
-        self.with_reader(move |conn| crate::search::sqlite::run::search(conn, &registry, &tenant, &query, count, Some(&snapshots))).await
+        self.readers
+            .blocking(move |conn| {
+                // One snapshot for the tenant check, the page, the total and the includes.
+                let tx = conn.unchecked_transaction()?;
+                let sole = sole_tenant(&tx, &tenant)?;
+                crate::search::sqlite::run::search_in(&tx, &registry, &tenant, &query, count, Some(&snapshots), sole)
+            })
+            .await
     }
 
     async fn reindex(&self) -> Result<u64> {
@@ -302,6 +284,18 @@ impl SearchIndex for SqliteStore {
         .await
         .map_err(internal)?
     }
+}
+
+fn note_tenant(conn: &Connection, tenant: &str) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO store_tenant (name) VALUES (?1)")?.execute([tenant])?;
+    Ok(())
+}
+
+/// Whether `tenant` is the only one that ever wrote to this database.
+fn sole_tenant(conn: &Connection, tenant: &str) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT name FROM store_tenant LIMIT 2")?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names.len() == 1 && names[0] == tenant)
 }
 
 /// The current SearchParameter resources (custom search parameters).

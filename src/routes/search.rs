@@ -1,7 +1,10 @@
 //! Search over HTTP: `GET [type]?`, `POST [type]/_search`, `GET [base]?_type=`, as a searchset Bundle.
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
-use serde_json::{json, Map, Value};
+use serde::ser::SerializeSeq;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 use super::request::FhirRequest;
 use super::{response, AppState};
@@ -60,43 +63,102 @@ pub async fn search_in(
     for (mode, versions) in [("match", &page.matches), ("include", &page.included)] {
         for v in versions.iter() {
             let v = crate::interactions::binary::hydrate(&app.fhir, v.clone()).await?;
-            entries.push(entry(app.fhir.defs, &fr.out.base_url, &v, mode, &q)?);
+            entries.push(entry(app.fhir.defs, &fr.out.base_url, v, mode, &q)?);
         }
     }
-    if !q.ignored.is_empty() {
+    let outcome = (!q.ignored.is_empty()).then(|| {
         let issues: Vec<Issue> = q
             .ignored
             .iter()
             .map(|(k, why)| Issue { severity: Severity::Warning, code: "not-supported", diagnostics: format!("parameter '{k}' ignored: {why}"), expression: String::new() })
             .collect();
-        entries.push(json!({"resource": operation_outcome(&issues), "search": {"mode": "outcome"}}));
-    }
-    let mut bundle = Map::new();
-    bundle.insert("resourceType".into(), json!("Bundle"));
-    bundle.insert("id".into(), json!(uuid::Uuid::new_v4().to_string()));
-    bundle.insert("meta".into(), json!({"lastUpdated": meta::instant(meta::now_micros())}));
-    bundle.insert("type".into(), json!("searchset"));
-    if let Some(t) = page.total {
-        bundle.insert("total".into(), json!(t));
-    }
-    bundle.insert("link".into(), Value::Array(links));
-    if !entries.is_empty() {
-        bundle.insert("entry".into(), Value::Array(entries));
-    }
-    Ok(response::json_value(StatusCode::OK, &fr.out, &Value::Object(bundle)))
+        json!({"resource": operation_outcome(&issues), "search": {"mode": "outcome"}})
+    });
+    let bundle = Searchset {
+        resource_type: "Bundle",
+        id: uuid::Uuid::new_v4().to_string(),
+        meta: json!({"lastUpdated": meta::instant(meta::now_micros())}),
+        kind: "searchset",
+        total: page.total,
+        link: links,
+        entry: Entries(entries, outcome),
+    };
+    let body = serde_json::to_vec(&bundle).map_err(|e| FhirError::Internal(e.to_string()))?;
+    Ok(response::json(StatusCode::OK, &fr.out, body.into()))
 }
 
-fn entry(defs: &Definitions, base: &str, v: &StoredVersion, mode: &str, q: &SearchQuery) -> Result<Value> {
-    let body = v.body.as_deref().unwrap_or(b"{}");
-    let mut resource: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(e.to_string()))?;
-    if mode == "match" {
-        shape(defs, &mut resource, q);
+/// The searchset Bundle, serialized with the stored resources as they are.
+#[derive(Serialize)]
+struct Searchset {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    id: String,
+    meta: Value,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
+    link: Vec<Value>,
+    #[serde(skip_serializing_if = "Entries::is_empty")]
+    entry: Entries,
+}
+
+/// The resource entries, then the OperationOutcome entry if any.
+struct Entries(Vec<Entry>, Option<Value>);
+
+impl Entries {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty() && self.1.is_none()
     }
-    Ok(json!({
-        "fullUrl": format!("{base}/{}/{}", v.resource_type, v.id),
-        "resource": resource,
-        "search": {"mode": mode}
-    }))
+}
+
+impl Serialize for Entries {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len() + self.1.is_some() as usize))?;
+        for e in &self.0 {
+            seq.serialize_element(e)?;
+        }
+        if let Some(o) = &self.1 {
+            seq.serialize_element(o)?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Entry {
+    #[serde(rename = "fullUrl")]
+    full_url: String,
+    resource: Resource,
+    search: Mode,
+}
+
+#[derive(Serialize)]
+struct Mode {
+    mode: &'static str,
+}
+
+/// A stored resource passed through unparsed, or one reshaped for `_summary`/`_elements`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Resource {
+    Stored(Box<RawValue>),
+    Shaped(Value),
+}
+
+fn entry(defs: &Definitions, base: &str, v: StoredVersion, mode: &'static str, q: &SearchQuery) -> Result<Entry> {
+    let body = v.body.as_deref().unwrap_or(b"{}");
+    let bad = |e: serde_json::Error| FhirError::Internal(format!("stored {}/{} is not JSON: {e}", v.resource_type, v.id));
+    let shaped = mode == "match" && (q.summary.is_some() || !q.elements.is_empty());
+    let resource = if shaped {
+        let mut resource: Value = serde_json::from_slice(body).map_err(bad)?;
+        shape(defs, &mut resource, q);
+        Resource::Shaped(resource)
+    } else {
+        let text = std::str::from_utf8(body).map_err(|e| FhirError::Internal(e.to_string()))?;
+        Resource::Stored(RawValue::from_string(text.to_string()).map_err(bad)?)
+    };
+    Ok(Entry { full_url: format!("{base}/{}/{}", v.resource_type, v.id), resource, search: Mode { mode } })
 }
 
 /// `_elements` and `_summary`: drop what was not asked for and tag the result SUBSETTED.

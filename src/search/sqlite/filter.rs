@@ -104,19 +104,10 @@ fn dict_eq(out: &mut SqlBuf, x: &str, col: &str, value: &str) {
 pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, types: &[String], f: &Filter, depth: usize) {
     match f {
         Filter::Clause(c) => clause(out, registry, alias, types, c),
-        Filter::Chain { reference, target_type, inner } => {
-            let (r, t) = (format!("r{depth}"), format!("t{depth}"));
-            out.push(&format!("{alias}.rid IN (SELECT {} FROM sp_reference {r} WHERE ", rid_of(&r)));
-            pid_cond(out, &r, types, &reference.code);
-            out.push(&format!(" AND {r}.target_type = "));
-            out.arg(target_type.clone());
-            out.push(&format!(" AND {r}.target_id IN (SELECT {t}.id FROM resource_current {t} WHERE {t}.tenant = "));
-            out.arg(tenant.to_string());
-            out.push(&format!(" AND {t}.rtype = "));
-            out.arg(target_type.clone());
-            out.push(&format!(" AND {t}.deleted = 0 AND "));
-            filter(out, registry, tenant, &t, std::slice::from_ref(target_type), inner, depth + 1);
-            out.push("))");
+        Filter::Chain { .. } => {
+            out.push(&format!("{alias}.rid IN ("));
+            chain_rids(out, registry, tenant, types, f, depth);
+            out.push(")");
         }
         Filter::Has { source_type, reference, inner } => {
             let (h, s) = (format!("h{depth}"), format!("s{depth}"));
@@ -161,6 +152,23 @@ pub fn filter(out: &mut SqlBuf, registry: &Registry, tenant: &str, alias: &str, 
     }
 }
 
+/// The rids of the resources whose reference leads to a target matching the chain `f`.
+fn chain_rids(out: &mut SqlBuf, registry: &Registry, tenant: &str, types: &[String], f: &Filter, depth: usize) {
+    let Filter::Chain { reference, target_type, inner } = f else { return };
+    let (r, t) = (format!("r{depth}"), format!("t{depth}"));
+    out.push(&format!("SELECT {} FROM sp_reference {r} WHERE ", rid_of(&r)));
+    pid_cond(out, &r, types, &reference.code);
+    out.push(&format!(" AND {r}.target_type = "));
+    out.arg(target_type.clone());
+    out.push(&format!(" AND {r}.target_id IN (SELECT {t}.id FROM resource_current {t} WHERE {t}.tenant = "));
+    out.arg(tenant.to_string());
+    out.push(&format!(" AND {t}.rtype = "));
+    out.arg(target_type.clone());
+    out.push(&format!(" AND {t}.deleted = 0 AND "));
+    filter(out, registry, tenant, &t, std::slice::from_ref(target_type), inner, depth + 1);
+    out.push(")");
+}
+
 /// What identifies the row `alias` as a reference target, and the matching expression on the
 /// reference table `r`: the id alone when one type is searched, else type and id.
 fn typed_key(alias: &str, r: &str, types: &[String]) -> (String, String) {
@@ -187,7 +195,15 @@ fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], 
         return;
     }
     let negate = matches!(c.modifier, Some(Modifier::Not | Modifier::NotIn));
-    out.push(&format!("{alias}.rid {}IN (SELECT {} FROM {tbl} x WHERE ", if negate { "NOT " } else { "" }, rid_of("x")));
+    out.push(&format!("{alias}.rid {}IN (", if negate { "NOT " } else { "" }));
+    clause_rids(out, types, c);
+    out.push(")");
+}
+
+/// The rids of the resources with a value matching clause `c` (its modifier aside).
+fn clause_rids(out: &mut SqlBuf, types: &[String], c: &Clause) {
+    let tbl = if is_full_text(&c.param) { "sp_fulltext" } else { table(c.param.kind) };
+    out.push(&format!("SELECT {} FROM {tbl} x WHERE ", rid_of("x")));
     if partial_index(tbl) {
         // Only values of plain parameters (group 0) are in this table's value index.
         out.push("x.grp = 0 AND ");
@@ -207,7 +223,29 @@ fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], 
         }
         value(out, "x", &c.param, c.modifier.as_ref(), v);
     }
-    out.push("))");
+    out.push(")");
+}
+
+/// When `f` holds exactly for the live resources (of `types`) that have some index row
+/// matching it, appends the subquery of their rids (rows may repeat) and returns true.
+/// Index rows exist only for live current versions, and `pid` fixes the resource type;
+/// the tenant is not checked.
+pub fn positive_rids(out: &mut SqlBuf, registry: &Registry, tenant: &str, types: &[String], f: &Filter) -> bool {
+    match f {
+        Filter::Clause(c) => {
+            let plain = !matches!(c.values.as_slice(), [SearchValue::Missing(_)]) && c.param.kind != ParamType::Composite;
+            if !plain || matches!(c.modifier, Some(Modifier::Not | Modifier::NotIn)) {
+                return false;
+            }
+            clause_rids(out, types, c);
+            true
+        }
+        Filter::Chain { .. } => {
+            chain_rids(out, registry, tenant, types, f, 0);
+            true
+        }
+        _ => false,
+    }
 }
 
 fn param_name(p: &SearchParam, component: Option<usize>) -> String {

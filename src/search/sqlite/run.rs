@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::filter::{filter, SqlBuf};
+use super::filter::{filter, positive_rids, SqlBuf};
 use super::rows_of;
 use crate::error::{FhirError, Result};
 use crate::persistence::sqlite::row_to_version;
@@ -141,30 +141,114 @@ pub fn search(
     count: usize,
     snapshots: Option<&Mutex<Snapshots>>,
 ) -> Result<SearchPage> {
-    let w = where_clause(registry, tenant, q);
-    let count_matches = || -> Result<u64> {
-        let sql = format!("SELECT COUNT(*) FROM resource_current c WHERE {}", w.text);
-        let n: i64 = conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
-        Ok(n as u64)
-    };
+    search_in(conn, registry, tenant, q, count, snapshots, false)
+}
+
+/// [`search`], told whether `tenant` is the only tenant with resources in this database
+/// (as of the caller's read transaction): the total may then be counted from the index alone.
+pub fn search_in(
+    conn: &Connection,
+    registry: &Registry,
+    tenant: &str,
+    q: &SearchQuery,
+    count: usize,
+    snapshots: Option<&Mutex<Snapshots>>,
+    sole_tenant: bool,
+) -> Result<SearchPage> {
     let summary_count = q.summary == Some(crate::search::query::Summary::Count);
-    if count == 0 || summary_count {
-        let total = if q.total == Total::None && !summary_count { None } else { Some(count_matches()?) };
-        return Ok(SearchPage { matches: Vec::new(), included: Vec::new(), total, next: None, previous: None });
-    }
     let cursor = q.cursor.as_deref().map(parse_cursor).transpose()?;
-    let mut page = if q.sort.is_empty() {
-        by_rid(conn, &w, count, cursor)?
+    let rid_set = if sole_tenant && q.sort.is_empty() { index_rids(registry, tenant, q) } else { None };
+    let page = if let Some(set) = rid_set {
+        let rids = read_rids(conn, &set)?;
+        let total = (q.total != Total::None || summary_count).then_some(rids.len() as u64);
+        if count == 0 || summary_count {
+            return Ok(SearchPage { matches: Vec::new(), included: Vec::new(), total, next: None, previous: None });
+        }
+        let mut page = page_of(conn, &rids, count, cursor)?;
+        page.total = total;
+        page
     } else {
-        sorted(conn, &w, q, count, cursor, snapshots)?
+        let w = where_clause(registry, tenant, q);
+        let count_matches = || -> Result<u64> {
+            let sql = format!("SELECT COUNT(*) FROM resource_current c WHERE {}", w.text);
+            let n: i64 = conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(w.args.iter()), |r| r.get(0))?;
+            Ok(n as u64)
+        };
+        if count == 0 || summary_count {
+            let total = if q.total == Total::None && !summary_count { None } else { Some(count_matches()?) };
+            return Ok(SearchPage { matches: Vec::new(), included: Vec::new(), total, next: None, previous: None });
+        }
+        let mut page = if q.sort.is_empty() { by_rid(conn, &w, count, cursor)? } else { sorted(conn, &w, q, count, cursor, snapshots)? };
+        if page.total.is_none() && q.total != Total::None {
+            page.total = Some(count_matches()?);
+        }
+        page
     };
-    if page.total.is_none() && q.total != Total::None {
-        page.total = Some(count_matches()?);
-    }
     let rids: Vec<i64> = page.matches.iter().map(|(rid, _)| *rid).collect();
     let matches: Vec<StoredVersion> = page.matches.into_iter().map(|(_, v)| v).collect();
     let included = includes(conn, tenant, q, &matches, &rids)?;
     Ok(SearchPage { matches, included, total: page.total, next: page.next, previous: page.previous })
+}
+
+/// The matches as one compound query of rids from the index alone, when every filter is a
+/// positive set of rids (the intersection of the sets is the answer). Only exact when the
+/// database holds no other tenant's resources.
+fn index_rids(registry: &Registry, tenant: &str, q: &SearchQuery) -> Option<SqlBuf> {
+    if q.filters.is_empty() {
+        return None;
+    }
+    let mut b = SqlBuf::default();
+    for (i, f) in q.filters.iter().enumerate() {
+        if i > 0 {
+            b.text.push_str(" INTERSECT ");
+        }
+        if !positive_rids(&mut b, registry, tenant, &q.types, f) {
+            return None;
+        }
+    }
+    Some(b)
+}
+
+/// Every rid of `set`, ascending, once each.
+fn read_rids(conn: &Connection, set: &SqlBuf) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(&set.text)?;
+    let mut rids = stmt.query_map(rusqlite::params_from_iter(set.args.iter()), |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rids.sort_unstable();
+    rids.dedup();
+    Ok(rids)
+}
+
+/// A page of the default order (rid) over known rids, with the same cursors as [`by_rid`].
+fn page_of(conn: &Connection, rids: &[i64], count: usize, cursor: Option<Cursor>) -> Result<RawPage> {
+    let (window, more, backward) = match cursor {
+        None => (&rids[..rids.len().min(count)], rids.len() > count, false),
+        Some(Cursor::After(after)) => {
+            let from = rids.partition_point(|r| *r <= after);
+            let rest = &rids[from..];
+            (&rest[..rest.len().min(count)], rest.len() > count, false)
+        }
+        Some(Cursor::Before(before)) => {
+            let to = rids.partition_point(|r| *r < before);
+            (&rids[to.saturating_sub(count)..to], to > count, true)
+        }
+        Some(Cursor::Snapshot(..)) => return Err(FhirError::BadRequest("this page cursor belongs to a sorted search".into())),
+    };
+    let mut stmt = conn.prepare_cached(CURRENT_BY_RID)?;
+    let mut matches = Vec::with_capacity(window.len());
+    for rid in window {
+        if let Some(v) = stmt.query_row([rid], |row| version_at(row, 1)).optional()? {
+            matches.push((*rid, v));
+        }
+    }
+    let first = matches.first().map(|m| m.0);
+    let last = matches.last().map(|m| m.0);
+    let (has_next, has_previous) = if backward { (true, more) } else { (more, cursor.is_some()) };
+    Ok(RawPage {
+        next: if has_next { last.map(|r| format!("n{r}")) } else { None },
+        previous: if has_previous { first.map(|r| format!("p{r}")) } else { None },
+        matches,
+        total: None,
+    })
 }
 
 struct RawPage {
