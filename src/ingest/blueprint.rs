@@ -31,6 +31,9 @@ pub struct Blueprint {
 pub struct SectionDef {
     pub kind: String,
     pub headings: Vec<String>,
+    /// `headings` in cue form.
+    #[serde(skip)]
+    pub heading_forms: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -39,6 +42,9 @@ pub struct FieldDef {
     pub section: String,
     #[serde(default)]
     pub cues: Vec<String>,
+    /// `cues` in cue form.
+    #[serde(skip)]
+    pub cue_forms: Vec<String>,
     /// A whole-line pattern (for cue-less fields such as the document title).
     pub pattern: Option<String>,
     pub normaliser: String,
@@ -64,6 +70,9 @@ pub struct ListDef {
 pub struct ColumnDef {
     pub name: String,
     pub cues: Vec<String>,
+    /// `cues` in cue form.
+    #[serde(skip)]
+    pub cue_forms: Vec<String>,
     #[serde(default)]
     pub prefixes: Vec<String>,
     pub normaliser: String,
@@ -74,6 +83,16 @@ pub struct ColumnDef {
 impl Blueprint {
     pub fn parse(text: &str) -> Result<Blueprint, String> {
         let mut b: Blueprint = serde_json::from_str(text).map_err(|e| format!("blueprint: {e}"))?;
+        let forms = |v: &[String]| v.iter().map(|c| cue_form(c)).collect::<Vec<_>>();
+        for s in &mut b.sections {
+            s.heading_forms = forms(&s.headings);
+        }
+        for f in &mut b.fields {
+            f.cue_forms = forms(&f.cues);
+        }
+        for c in b.lists.iter_mut().flat_map(|l| l.columns.iter_mut()) {
+            c.cue_forms = forms(&c.cues);
+        }
         for p in &b.ignore {
             b.ignore_re.push(Regex::new(&format!("(?i){p}")).map_err(|e| format!("blueprint ignore {p}: {e}"))?);
         }
@@ -117,9 +136,58 @@ pub fn cue_form(s: &str) -> String {
     s.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == '#').collect()
 }
 
+/// Levenshtein distance of two short strings (characters).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(diag + usize::from(ca != *cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The one of `candidates` (cue forms, with a payload) that `form` names: an exact match,
+/// else the only one a single OCR slip away ("probiem") when both have 5+ characters.
+/// Returns the payload and the match quality (1.0 exact, 0.9 one slip).
+pub fn find_cue<'a, T: Copy>(form: &str, candidates: impl Iterator<Item = (&'a str, T)> + Clone) -> Option<(T, f32)> {
+    if let Some((_, t)) = candidates.clone().find(|(c, _)| *c == form) {
+        return Some((t, 1.0));
+    }
+    let n = form.chars().count();
+    if n < 5 || n > 40 {
+        return None;
+    }
+    let mut near = candidates.filter(|(c, _)| {
+        let m = c.chars().count();
+        m >= 5 && m.abs_diff(n) <= 1 && edit_distance(c, form) == 1
+    });
+    match (near.next(), near.next()) {
+        (Some((_, t)), None) => Some((t, 0.9)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cues_allow_one_slip_in_long_words_only() {
+        let cues = [("problem", 0usize), ("onset", 1), ("status", 2), ("height", 3), ("weight", 4)];
+        assert_eq!(find_cue("probiem", cues.iter().copied()), Some((0, 0.9)));
+        assert_eq!(find_cue("onset", cues.iter().copied()), Some((1, 1.0)));
+        assert_eq!(find_cue("stat", cues.iter().copied()), None);
+        // one slip from two cues: neither
+        assert_eq!(find_cue("heights", [("height", 0), ("heighty", 1)].iter().copied()), None);
+        assert_eq!(find_cue("weigbt", cues.iter().copied()), Some((4, 0.9)));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn shipped_blueprint_parses_and_has_50_fields() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::blueprint::{cue_form, Blueprint, FieldDef, ListDef};
+use super::blueprint::{cue_form, find_cue, Blueprint, FieldDef, ListDef};
 use super::layout::{Cell, Line};
 use super::normalise::{normalise, Norm};
 use super::segment::Section;
@@ -102,11 +102,12 @@ impl BlueprintExtractor {
             }
             for (label, value, conf, colon) in pairs(&line.cells) {
                 let form = cue_form(&label);
-                let same = bp.fields.iter().find(|f| f.section == s.kind && f.cues.iter().any(|c| cue_form(c) == form));
+                let cues = bp.fields.iter().filter(|f| f.section == s.kind).flat_map(|f| f.cue_forms.iter().map(move |c| (c.as_str(), f)));
+                let same = find_cue(&form, cues);
                 let (f, quality) = match same {
-                    Some(f) => (f, 1.0),
+                    Some((f, q)) => (f, q),
                     None if colon => {
-                        let others: Vec<&FieldDef> = bp.fields.iter().filter(|f| f.cues.iter().any(|c| cue_form(c) == form)).collect();
+                        let others: Vec<&FieldDef> = bp.fields.iter().filter(|f| f.cue_forms.iter().any(|c| *c == form)).collect();
                         match others.as_slice() {
                             [f] => (*f, OTHER_SECTION),
                             _ => continue,
@@ -161,7 +162,7 @@ impl BlueprintExtractor {
             let matched: Vec<(usize, f32)> = forms
                 .iter()
                 .zip(&cells)
-                .filter_map(|(f, c)| list.columns.iter().position(|col| col.cues.iter().any(|q| cue_form(q) == *f)).map(|i| (i, c.x)))
+                .filter_map(|(f, c)| find_cue(f, list.columns.iter().enumerate().flat_map(|(i, col)| col.cue_forms.iter().map(move |q| (q.as_str(), i)))).map(|(i, _)| (i, c.x)))
                 .collect();
             if matched.len() >= 2 && matched.len() + 1 >= cells.len() {
                 header = Some(matched);

@@ -10,7 +10,7 @@ use super::{IngestError, TextSource};
 pub struct TesseractOcr {
     pub tesseract: PathBuf,
     pub pdftoppm: PathBuf,
-    /// Rasterisation resolution.
+    /// Rasterisation resolution when a page's scan resolution is unknown.
     pub dpi: u32,
 }
 
@@ -67,8 +67,9 @@ impl TextSource for TesseractOcr {
         let input = dir.0.join("in.pdf");
         std::fs::write(&input, pdf).map_err(|e| IngestError::Ocr(e.to_string()))?;
         let n = number.to_string();
+        let dpi = render_dpi(self.scan_ppi(&input, number), self.dpi);
         let out = Command::new(&self.pdftoppm)
-            .args(["-r", &self.dpi.to_string(), "-gray", "-f", &n, "-l", &n])
+            .args(["-r", &dpi.to_string(), "-gray", "-f", &n, "-l", &n])
             .arg(&input)
             .arg(dir.0.join("page"))
             .output()
@@ -86,7 +87,45 @@ impl TextSource for TesseractOcr {
                 let _ = std::fs::write(&image, clean);
             }
         }
-        self.ocr_image_file(&image, number, self.dpi as f32)
+        self.ocr_image_file(&image, number, dpi as f32)
+    }
+}
+
+impl TesseractOcr {
+    /// The resolution of the largest image on a page (`pdfimages -list`, poppler-utils, the
+    /// package of `pdftoppm`), if it can be told.
+    fn scan_ppi(&self, pdf: &Path, number: usize) -> Option<u32> {
+        let tool = self.pdftoppm.with_file_name("pdfimages");
+        let n = number.to_string();
+        let out = Command::new(tool).args(["-list", "-f", &n, "-l", &n]).arg(pdf).output().ok()?;
+        out.status.success().then_some(())?;
+        largest_image_ppi(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+/// x-ppi of the largest image in a `pdfimages -list` table.
+pub fn largest_image_ppi(list: &str) -> Option<u32> {
+    list.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            let (w, h, ppi) = (c.get(3)?.parse::<u64>().ok()?, c.get(4)?.parse::<u64>().ok()?, c.get(12)?.parse::<u32>().ok()?);
+            (c.get(2) == Some(&"image")).then_some((w * h, ppi))
+        })
+        .max()
+        .map(|(_, ppi)| ppi)
+}
+
+/// The rasterisation resolution for a page scanned at `ppi`: the smallest whole multiple
+/// of it from 300 dpi (whole multiples keep strokes sharp; small print needs the height),
+/// at most 500.
+pub fn render_dpi(ppi: Option<u32>, default: u32) -> u32 {
+    match ppi {
+        Some(p) if (50..=1200).contains(&p) => {
+            let m = p * 300u32.div_ceil(p);
+            if m <= 500 { m } else { p.clamp(300, 500) }
+        }
+        _ => default,
     }
 }
 
@@ -206,6 +245,24 @@ pub fn despeckle_pgm(data: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_are_rendered_at_a_whole_multiple_of_their_scan_resolution() {
+        let list = "page   num  type   width height color comp bpc  enc interp  object ID x-ppi y-ppi size ratio\n\
+            ----------------------------------------------------------\n   \
+            1     0 image    1700  2200  gray    1   8  image  no         3  0   200   200  135K 3.7%\n   \
+            1     1 smask      17    22  gray    1   8  image  no         4  0    72    72  1K 3.7%\n   \
+            1     2 image      17    22  gray    1   8  image  no         5  0    72    72  1K 3.7%\n";
+        assert_eq!(largest_image_ppi(list), Some(200));
+        assert_eq!(largest_image_ppi("page num\n---\n"), None);
+        assert_eq!(render_dpi(Some(200), 300), 400);
+        assert_eq!(render_dpi(Some(300), 300), 300);
+        assert_eq!(render_dpi(Some(150), 300), 300);
+        assert_eq!(render_dpi(Some(72), 300), 360);
+        assert_eq!(render_dpi(Some(400), 300), 400);
+        assert_eq!(render_dpi(Some(1200), 300), 500);
+        assert_eq!(render_dpi(None, 300), 300);
+    }
 
     #[test]
     fn specks_go_strokes_stay() {

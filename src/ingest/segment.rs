@@ -1,6 +1,6 @@
 //! Segmentation: lines -> sections (demographics, encounter, vitals, problems, ...), by the
 //! blueprint's headings. Text before the first heading is the `header` section.
-use super::blueprint::{cue_form, Blueprint};
+use super::blueprint::{cue_form, find_cue, Blueprint};
 use super::layout::{Line, Page};
 
 #[derive(Debug, Clone)]
@@ -34,7 +34,8 @@ impl HeadingSegmenter {
         // with letters count.
         let words: Vec<&str> = t.split_whitespace().filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2 || *w == "/").collect();
         let form = cue_form(&words.join(" ").trim_end_matches(['.', ',', ';', '|']).to_string());
-        self.blueprint.sections.iter().find(|s| s.headings.iter().any(|h| cue_form(h) == form)).map(|s| s.kind.as_str())
+        let headings = self.blueprint.sections.iter().flat_map(|s| s.heading_forms.iter().map(move |h| (h.as_str(), s.kind.as_str())));
+        find_cue(&form, headings).map(|(kind, _)| kind)
     }
 }
 
