@@ -290,3 +290,39 @@ async fn a_failing_read_fails_the_transaction() {
     assert!(r.text().contains("Bundle.entry[1]"));
     assert_eq!(total(&s, "/Patient").await, 0, "the POST was undone");
 }
+
+/// Entries are parsed apart from the rest of the Bundle's text: text that is not valid JSON
+/// as a whole is still refused whole (a batch too), and valid text of any layout is read.
+#[tokio::test]
+async fn bundle_text_is_refused_whole_when_any_part_is_not_json() {
+    let s = TestServer::start();
+    let post_text = |text: String| async { s.send(s.req(reqwest::Method::POST, "").header("content-type", FHIR_JSON).body(text)).await };
+    let basic = |t: &str| format!(r#"{{"resource": {{"resourceType": "Basic", "code": {{"text": "{t}"}}}}, "request": {{"method": "POST", "url": "Basic"}}}}"#);
+    for kind in ["batch", "transaction"] {
+        for (bad_entry, what) in [
+            (r#"{"resource": {"resourceType": "Basic", "code": {"text": "a", "text": "b"}}, "request": {"method": "POST", "url": "Basic"}}"#, "duplicate member name"),
+            (r#"{"resource": {"resourceType": "Basic", "code": {"text": tru}}, "request": {"method": "POST", "url": "Basic"}}"#, "a broken literal"),
+            (r#"{"resource": {"resourceType": "Basic", "code": {"text": "a"}}, "request": {"method": "POST", "url": "Basic"},}"#, "a trailing comma"),
+        ] {
+            let text = format!(r#"{{"resourceType": "Bundle", "type": "{kind}", "entry": [{}, {bad_entry}, {}]}}"#, basic("x"), basic("y"));
+            let r = post_text(text).await;
+            r.expect(400, &format!("{kind} with {what}"));
+            r.expect_outcome(what);
+        }
+        let r = post_text(format!(r#"{{"resourceType": "Bundle", "type": "{kind}", "entry": [{}], "type": "{kind}"}}"#, basic("x"))).await;
+        r.expect(400, "duplicate Bundle.type");
+    }
+    assert_eq!(total(&s, "/Basic?_summary=count").await, 0, "nothing stored");
+    // Whitespace, escapes and brackets inside strings.
+    let text = format!(
+        "\n{{ \"entry\" :\n [ {} ,\r\n\t{} ] , \"resourceType\" : \"Bundle\", \"type\" : \"transaction\" }}\n",
+        basic(r#"a \"quoted\" ] } [ { , text"#),
+        basic("\\u00e9")
+    );
+    let r = post_text(text).await;
+    r.expect(200, "a valid Bundle in any layout");
+    let found = s.get("/Basic").await.json();
+    let mut texts: Vec<String> = found["entry"].as_array().unwrap().iter().map(|e| e["resource"]["code"]["text"].as_str().unwrap().to_string()).collect();
+    texts.sort();
+    assert_eq!(texts, vec![r#"a "quoted" ] } [ { , text"#.to_string(), "é".to_string()]);
+}

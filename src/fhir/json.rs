@@ -2,16 +2,99 @@
 //! member names, which a plain parse would silently collapse into the last one.
 use std::collections::HashSet;
 use std::fmt;
+use std::str::FromStr;
+
+mod split;
+pub use split::{split, Split};
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 
 /// Parses a JSON document, rejecting duplicate member names with their location.
 pub fn parse(bytes: &[u8]) -> Result<Value, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    NoDuplicates { path: String::new() }.deserialize(&mut de).map_err(|e| e.to_string())?;
-    Ok(value)
+    match Strict.deserialize(&mut de).and_then(|v| de.end().map(|_| v)) {
+        Ok(v) => Ok(v),
+        // Parsed again only to say where the duplicate is.
+        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(locate_duplicate(bytes).unwrap_or_else(|| e.to_string())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+const DUPLICATE: &str = "duplicate member name";
+
+fn locate_duplicate(bytes: &[u8]) -> Option<String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    NoDuplicates { path: String::new() }.deserialize(&mut de).err().map(|e| e.to_string())
+}
+
+/// Builds a `Value` like serde_json's own, failing on a duplicate member name.
+struct Strict;
+
+/// The member name serde_json (`arbitrary_precision`) gives a number's text.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'de> DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(Strict)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.is_empty() && key == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                return Number::from_str(&text).map(Value::Number).map_err(serde::de::Error::custom);
+            }
+            let value = map.next_value_seed(Strict)?;
+            if out.insert(key, value).is_some() {
+                return Err(serde::de::Error::custom(DUPLICATE));
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// Walks a document without building it, failing on the first duplicate member name.
@@ -82,6 +165,14 @@ mod tests {
         let err = parse(br#"{"a":{"b":1,"b":2}}"#).unwrap_err();
         assert!(err.contains("duplicate member name at a.b"), "{err}");
         assert!(parse(br#"{"a":[{"b":1},{"b":2}],"n":5.00}"#).is_ok());
+    }
+
+    #[test]
+    fn parses_like_serde_json() {
+        let text = br#"{"a":[1,-2,3.50,1e400,true,null,"x\u00e9"],"b":{"c":{}},"d":[],"e":18446744073709551615}"#;
+        assert_eq!(parse(text).unwrap(), serde_json::from_slice::<serde_json::Value>(text).unwrap());
+        assert!(parse(br#"{"a":1} x"#).is_err(), "trailing characters");
+        assert!(parse(br#"{"a":[{"b":1,"c":{"b":2,"b":3}}]}"#).unwrap_err().contains("duplicate member name at a[0].c.b"));
     }
 
     #[test]

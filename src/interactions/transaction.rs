@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::Fhir;
 use crate::error::{FhirError, Result};
 use crate::fhir::definitions::Definitions;
+use crate::fhir::json::Split;
 use crate::fhir::outcome::Issue;
 use crate::persistence::{run_tx, Expect, Method, StoredVersion, Tx, WriteOp};
 use crate::search::params::Registry;
@@ -116,8 +117,74 @@ fn fail_at(index: usize) -> impl FnOnce(FhirError) -> Failure {
     move |error| Failure { entry: Some(index), error }
 }
 
+/// A Bundle's entries: parsed, or still JSON text (byte ranges of `text`), parsed on every core.
+pub enum RawEntries {
+    Parsed(Vec<Value>),
+    Text { text: bytes::Bytes, ranges: Vec<std::ops::Range<usize>> },
+}
+
+impl RawEntries {
+    fn len(&self) -> usize {
+        match self {
+            RawEntries::Parsed(v) => v.len(),
+            RawEntries::Text { ranges, .. } => ranges.len(),
+        }
+    }
+
+    /// The first `n` entries, leaving the rest in `self`.
+    fn take_front(&mut self, n: usize) -> RawEntries {
+        match self {
+            RawEntries::Parsed(v) => {
+                let tail = v.split_off(n.min(v.len()));
+                RawEntries::Parsed(std::mem::replace(v, tail))
+            }
+            RawEntries::Text { text, ranges } => {
+                let tail = ranges.split_off(n.min(ranges.len()));
+                RawEntries::Text { text: text.clone(), ranges: std::mem::replace(ranges, tail) }
+            }
+        }
+    }
+
+    /// Each entry as a value; JSON that does not parse fails the whole request.
+    fn into_values(self, first: usize) -> Result<Vec<Value>> {
+        match self {
+            RawEntries::Parsed(v) => Ok(v),
+            RawEntries::Text { text, ranges } => ranges
+                .into_iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    crate::fhir::json::parse(&text[r])
+                        .map_err(|e| FhirError::BadRequest(format!("the body is not valid JSON: entry[{}]: {e}", first + k)))
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Processes a `batch` or `transaction` Bundle.
 pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, base_url: &str) -> std::result::Result<Outcome, Failure> {
+    let mut bundle = bundle;
+    let raw = match bundle.get_mut("entry") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => std::mem::take(a),
+        Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
+    };
+    process_parts(fhir, tenant, &bundle, RawEntries::Parsed(raw), limits, base_url).await
+}
+
+/// Processes a Bundle split from its JSON text `text` ([`crate::fhir::json::split`]): its
+/// entries are parsed on every core.
+pub async fn process_split(fhir: &Fhir, tenant: &str, split: Split, text: bytes::Bytes, limits: Limits, base_url: &str) -> std::result::Result<Outcome, Failure> {
+    let head = Value::Object(split.head);
+    let raw = match split.elements {
+        Some(ranges) => RawEntries::Text { text, ranges },
+        None if head.get("entry").is_some() => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
+        None => RawEntries::Parsed(Vec::new()),
+    };
+    process_parts(fhir, tenant, &head, raw, limits, base_url).await
+}
+
+async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntries, limits: Limits, base_url: &str) -> std::result::Result<Outcome, Failure> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(FhirError::BadRequest("POST to the base needs a Bundle of type batch or transaction".into()).into());
     }
@@ -127,12 +194,6 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
         other => {
             return Err(FhirError::BadRequest(format!("Bundle.type must be 'transaction' or 'batch', not {}", other.map(|t| format!("'{t}'")).unwrap_or("missing".into()))).into())
         }
-    };
-    let mut bundle = bundle;
-    let raw = match bundle.get_mut("entry") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => std::mem::take(a),
-        Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
     };
     if raw.len() > limits.max_entries {
         return Err(FhirError::PayloadTooLarge(format!("the Bundle has {} entries; the limit is {} (--max-bundle-entries)", raw.len(), limits.max_entries)).into());
@@ -218,23 +279,25 @@ pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, b
 }
 
 /// Parses and validates every entry, spread over the available cores.
-async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Vec<Value>, base_url: String) -> Result<Vec<Result<Entry>>> {
+async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: RawEntries, base_url: String) -> Result<Vec<Result<Entry>>> {
     let n = raw.len();
     let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2).clamp(1, 8);
-    let chunk = n.div_ceil(workers).max(64);
+    // Several chunks per core, so that a core that finishes early takes another.
+    let chunk = n.div_ceil(workers * 4).max(64);
     let base_url = Arc::new(base_url);
     let mut handles = Vec::new();
     let mut rest = raw;
     let mut start = 0;
-    while !rest.is_empty() {
+    while rest.len() > 0 {
         // Each task owns its entries: nothing is copied.
-        let tail = rest.split_off(chunk.min(rest.len()));
-        let part = std::mem::replace(&mut rest, tail);
+        let part = rest.take_front(chunk);
         let first = start;
         start += part.len();
         let (registry, base_url) = (registry.clone(), base_url.clone());
         handles.push(tokio::task::spawn_blocking(move || {
-            part.into_iter()
+            let values = part.into_values(first)?;
+            Ok(values
+                .into_iter()
                 .enumerate()
                 .map(|(k, raw)| {
                     let e = entry::parse(defs, &registry, first + k, raw, &base_url)?;
@@ -243,12 +306,13 @@ async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Vec
                     }
                     Ok(e)
                 })
-                .collect::<Vec<Result<Entry>>>()
+                .collect::<Vec<Result<Entry>>>())
         }));
     }
     let mut out = Vec::with_capacity(n);
     for h in handles {
-        out.extend(h.await.map_err(|e| FhirError::Internal(format!("validation task failed: {e}")))?);
+        let part: Result<Vec<Result<Entry>>> = h.await.map_err(|e| FhirError::Internal(format!("validation task failed: {e}")))?;
+        out.extend(part?);
     }
     Ok(out)
 }

@@ -20,11 +20,21 @@ fn status_text(code: u16) -> String {
 
 pub async fn post(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
     fr.negotiate(false)?;
-    let body = fr.json_body().await?;
+    super::negotiate::require_json_body(&fr.headers)?;
+    let text = fr.body_bytes().await?;
     // In a Bundle the default is the minimal answer (status, location, etag).
     let ret = if fr.headers.contains_key("prefer") { prefer_return(&fr.headers) } else { Return::Minimal };
     let limits = app.config.bundle_limits();
-    let outcome = match transaction::process(&app.fhir, &fr.tenant, body, limits, &fr.out.base_url).await {
+    // The entries are parsed on every core; text the split refuses gets the usual parse
+    // (and its message).
+    let processed = match crate::fhir::json::split(&text, "entry") {
+        Ok(split) => transaction::process_split(&app.fhir, &fr.tenant, split, text, limits, &fr.out.base_url).await,
+        Err(_) => {
+            let body = super::request::parse_json(&text)?;
+            transaction::process(&app.fhir, &fr.tenant, body, limits, &fr.out.base_url).await
+        }
+    };
+    let outcome = match processed {
         Ok(o) => o,
         Err(f) => {
             let status = StatusCode::from_u16(f.error.status()).unwrap_or(StatusCode::BAD_REQUEST);

@@ -1,20 +1,23 @@
 //! WAL checkpoints off the write path. SQLite's automatic checkpoint runs inside the commit
 //! that crosses its threshold, so that writer (and every request waiting for it) pays for
 //! copying the WAL into the database file. Here a thread of its own, with its own
-//! connection, runs a PASSIVE checkpoint (it never blocks the writer or readers) shortly
-//! after writes, and since it waits a little, a page changed by several commits in a row is
-//! copied once. The writer keeps the WAL bounded: when the WAL has grown past a limit it
-//! checkpoints what is left before its next transaction, so the WAL starts over.
+//! connection, runs a PASSIVE checkpoint (it never blocks the writer or readers) once the
+//! writes pause, or every [`BUSY_INTERVAL`] while they go on; a page changed by the commits
+//! of that time is copied once. The writer keeps the WAL bounded: when the WAL has grown
+//! past a limit it checkpoints what is left before its next transaction, so the WAL starts
+//! over.
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-/// Time between a commit and the checkpoint it asks for (commits meanwhile join it).
+/// A pause in the commits this long starts a checkpoint.
 const DELAY: Duration = Duration::from_millis(200);
+/// Under a steady stream of commits, the time between checkpoints.
+const BUSY_INTERVAL: Duration = Duration::from_millis(1000);
 /// WAL pages beyond which the writer checkpoints before its next transaction (64 MB).
 const WRITER_LIMIT: i64 = 16_384;
 /// SQLite's own automatic checkpoint in the writer, a last resort (256 MB).
@@ -68,10 +71,13 @@ impl Checkpointer {
 fn run(conn: &Connection, rx: &Receiver<()>, frames: &AtomicI64) {
     while rx.recv().is_ok() {
         // Let the commits of the next moments join this checkpoint.
-        std::thread::sleep(DELAY);
-        match rx.try_recv() {
-            Ok(()) | Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => return,
+        let first = Instant::now();
+        loop {
+            match rx.recv_timeout(DELAY) {
+                Ok(()) if first.elapsed() < BUSY_INTERVAL => {}
+                Ok(()) | Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
         }
         let n = passive(conn);
         frames.store(n, Ordering::Relaxed);

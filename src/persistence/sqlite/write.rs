@@ -26,6 +26,8 @@ pub fn index_entries(x: &Extractor, resource: &serde_json::Value) -> Vec<IndexEn
 struct Current {
     /// (version, deleted) of the current version.
     row: Option<(i64, bool)>,
+    /// Its `resource_current` rowid.
+    rid: i64,
 }
 
 impl Current {
@@ -39,11 +41,12 @@ impl Current {
 
 /// Reads the current version of the op's resource and checks the op's expectation.
 fn check(conn: &Connection, tenant: &str, op: &WriteOp) -> Result<Current> {
-    let row: Option<(i64, bool)> = conn
-        .prepare_cached("SELECT version, deleted FROM resource_current WHERE tenant = ?1 AND rtype = ?2 AND id = ?3")?
-        .query_row(params![tenant, op.resource_type, op.id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
+    let found: Option<(i64, bool, i64)> = conn
+        .prepare_cached("SELECT version, deleted, rid FROM resource_current WHERE tenant = ?1 AND rtype = ?2 AND id = ?3")?
+        .query_row(params![tenant, op.resource_type, op.id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)))
         .optional()?;
-    let current = Current { row };
+    let row = found.map(|(v, d, _)| (v, d));
+    let current = Current { row, rid: found.map_or(0, |f| f.2) };
     let what = || format!("{}/{}", op.resource_type, op.id);
     match (op.expect, row) {
         (Expect::Any, _) => {}
@@ -95,13 +98,16 @@ fn store(conn: &Connection, dicts: &mut Dicts, tenant: &str, p: Prepared, micros
     )?
     .execute(params![tenant, op.resource_type, op.id, version as i64, micros, op.method.as_str(), created as i64, body])?;
     let seq = conn.last_insert_rowid();
-    let rid: i64 = conn
-        .prepare_cached(
-            "INSERT INTO resource_current (tenant, rtype, id, version, deleted, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (tenant, rtype, id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, seq = excluded.seq \
-             RETURNING rid",
-        )?
-        .query_row(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq], |r| r.get(0))?;
+    // The writer holds the only write transaction: the row `check` read is still there.
+    let rid = if current.row.is_some() {
+        conn.prepare_cached("UPDATE resource_current SET version = ?1, deleted = ?2, seq = ?3 WHERE rid = ?4")?
+            .execute(params![version as i64, body.is_none() as i64, seq, current.rid])?;
+        current.rid
+    } else {
+        conn.prepare_cached("INSERT INTO resource_current (tenant, rtype, id, version, deleted, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![tenant, op.resource_type, op.id, version as i64, body.is_none() as i64, seq])?;
+        conn.last_insert_rowid()
+    };
     // A resource seen for the first time has no index rows to replace.
     crate::search::sqlite::write(conn, dicts, rid, &op.resource_type, &entries, current.row.is_some())?;
     Ok(WriteResult {
