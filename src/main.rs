@@ -6,9 +6,10 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let (log, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(log)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
@@ -19,6 +20,8 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Token(c)) => hearth::auth::mint_dev_token(&c),
         None => hearth::server::serve(cli.serve).await,
     };
+    // Every queued log line is written before the last words.
+    drop(log_guard);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

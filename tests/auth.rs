@@ -102,8 +102,16 @@ async fn forged_and_invalid_tokens_are_refused() {
     // The audit record carries the request id the client sent (and the answer repeats).
     let r = s.send(s.req(Method::GET, "/Patient/A").bearer_auth(&prac).header("x-request-id", "trace-42")).await;
     assert_eq!(r.header("x-request-id").as_deref(), Some("trace-42"));
-    // Every request was audited, denials included, with no resource content.
-    let audit = std::fs::read_to_string(s.data_dir.join("audit.jsonl")).expect("audit log");
+    // Every request was audited, denials included, with no resource content. Lines are
+    // appended by a background thread: wait (a little) for the last one.
+    let mut audit = String::new();
+    for _ in 0..100 {
+        audit = std::fs::read_to_string(s.data_dir.join("audit.jsonl")).expect("audit log");
+        if audit.contains("trace-42") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let lines: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert!(lines.len() >= 20, "{} audit lines", lines.len());
     assert!(lines.iter().any(|l| l["outcome"] == "denied" && l["status"] == 401));

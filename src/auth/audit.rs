@@ -2,9 +2,10 @@
 //! resource type and id, outcome, request id) appended to a file. Never resource content.
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 
 use serde::Serialize;
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Debug, Serialize)]
 pub struct AuditRecord<'a> {
@@ -21,8 +22,10 @@ pub struct AuditRecord<'a> {
     pub outcome: &'static str,
 }
 
+/// Lines are queued and appended by a background thread (never dropped: a full queue
+/// makes the request wait); the queue is written out when the log is dropped.
 pub struct AuditLog {
-    file: Option<Mutex<std::fs::File>>,
+    file: Option<(NonBlocking, WorkerGuard)>,
 }
 
 impl AuditLog {
@@ -35,18 +38,16 @@ impl AuditLog {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
-        Ok(AuditLog { file: Some(Mutex::new(file)) })
+        let (writer, guard) = NonBlockingBuilder::default().lossy(false).thread_name("hearth-audit").finish(file);
+        Ok(AuditLog { file: Some((writer, guard)) })
     }
 
     pub fn write(&self, rec: &AuditRecord<'_>) {
-        let Some(file) = &self.file else { return };
+        let Some((writer, _)) = &self.file else { return };
         let Ok(mut line) = serde_json::to_vec(rec) else { return };
         line.push(b'\n');
-        let mut f = match file.lock() {
-            Ok(f) => f,
-            Err(p) => p.into_inner(),
-        };
-        if let Err(e) = f.write_all(&line) {
+        // One queued message per line, so lines never interleave.
+        if let Err(e) = writer.make_writer().write_all(&line) {
             tracing::error!(error = %e, "cannot write the audit log");
         }
     }
