@@ -38,7 +38,7 @@ impl AuditLog {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
-        let (writer, guard) = NonBlockingBuilder::default().lossy(false).thread_name("hearth-audit").finish(file);
+        let (writer, guard) = NonBlockingBuilder::default().lossy(false).buffered_lines_limit(crate::observability::QUEUED_LINES).thread_name("hearth-audit").finish(file);
         Ok(AuditLog { file: Some((writer, guard)) })
     }
 
