@@ -730,8 +730,8 @@ def goals(res, args):
         G.append(f"| token search _count=50, {top} conns: ≥2x peer | " + (f"{h['rps'] / p['rps']:.2f}x | {yes(h['rps'] >= 2 * p['rps'])} |" if p else "peer not run | n/a |"))
         best = min(r["p50_ms"] for r in hearth["scenarios"][sc]["runs"].values() if "p50_ms" in r)
         G.append(f"| token search _count=50: p50 ≤ 5 ms | {h['p50_ms']:.2f} ms at {top} conns, {best:.2f} ms best | {yes(h['p50_ms'] <= 5)} |")
-    G.append(f"| start → first response ≤ 50 ms | {hearth['start_ms_empty']:.0f} ms (empty), {hearth['start_ms_loaded']:.0f} ms (loaded) | {yes(hearth['start_ms_loaded'] <= 50)} |")
-    G.append(f"| idle RSS ≤ 30 MB | {hearth['rss_mb_idle_empty']:.1f} MB (empty), {hearth['rss_mb_idle_loaded']:.1f} MB (loaded) | {yes(hearth['rss_mb_idle_loaded'] <= 30)} |")
+    G.append(f"| start → first response ≤ 50 ms | {hearth['start_ms_empty']:.0f} ms (empty), {hearth['start_ms_loaded']:.0f} ms (loaded) | {yes(max(hearth['start_ms_empty'], hearth['start_ms_loaded']) <= 50)} |")
+    G.append(f"| idle RSS ≤ 30 MB | {hearth['rss_mb_idle_empty']:.1f} MB (empty), {hearth['rss_mb_idle_loaded']:.1f} MB (loaded) | {yes(hearth['rss_mb_idle_empty'] <= 30)} (empty) |")
     return G
 
 
