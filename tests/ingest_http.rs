@@ -77,6 +77,27 @@ async fn a_text_pdf_becomes_coded_resources_once() {
     let q = &hr["entry"][0]["resource"]["valueQuantity"];
     assert_eq!(q["system"], "http://unitsofmeasure.org");
     assert_eq!(q["value"].to_string(), truth["fields"]["vitals.heartRate"].as_str().expect("hr"));
+    // insurance, emergency contact, family history, social history, assessment and plan
+    let f = &truth["fields"];
+    let cov = s.get(&format!("/Coverage?beneficiary=Patient/{pid}")).await.json();
+    assert_eq!(cov["total"], 1, "{cov}");
+    assert_eq!(cov["entry"][0]["resource"]["subscriberId"], f["coverage.memberId"]);
+    assert_eq!(cov["entry"][0]["resource"]["payor"][0]["display"], f["coverage.payer"]);
+    let ec = f["patient.emergencyContact"].as_str().expect("contact");
+    let phone = &patient["contact"][0]["telecom"][0]["value"];
+    assert!(phone.as_str().is_some_and(|p| ec.ends_with(p)), "{}", patient["contact"]);
+    let fam = truth["items"]["familyHistory"].as_array().expect("family").len() as u64;
+    assert_eq!(total(&s, &format!("/FamilyMemberHistory?patient=Patient/{pid}")).await, fam);
+    let alcohol = s.get(&format!("/Observation?subject=Patient/{pid}&category=social-history&_count=10")).await.json();
+    assert!(alcohol["entry"].as_array().into_iter().flatten().any(|e| e["resource"]["valueString"] == f["social.alcohol"] || e["resource"]["valueCodeableConcept"]["text"] == f["social.alcohol"]), "{alcohol}");
+    let ci = s.get(&format!("/ClinicalImpression?subject=Patient/{pid}")).await.json();
+    assert_eq!(ci["entry"][0]["resource"]["summary"], f["plan.assessment"], "{ci}");
+    let cp = s.get(&format!("/CarePlan?subject=Patient/{pid}")).await.json();
+    assert_eq!(cp["entry"][0]["resource"]["activity"][0]["detail"]["description"], f["plan.followUp"], "{cp}");
+    let meds = s.get(&format!("/MedicationStatement?subject=Patient/{pid}&_count=50")).await.json();
+    let routes = truth["items"]["medication"].as_array().expect("meds").iter().filter(|m| m["route"].is_string()).count();
+    let with_dosage = meds["entry"].as_array().into_iter().flatten().filter(|e| e["resource"]["dosage"][0]["text"].is_string()).count();
+    assert_eq!(with_dosage, routes, "{meds}");
     // the original document, stored and pointed at
     let docs = s.get(&format!("/DocumentReference?subject=Patient/{pid}")).await.json();
     assert_eq!(docs["total"], 1);

@@ -7,8 +7,12 @@ For each patient: OUT_DIR/NNN-<layout>.pdf and OUT_DIR/NNN-<layout>.truth.json. 
 holds exactly what was rendered, normalised (dates YYYY-MM-DD, numbers as text).
 Three layouts (clinic note, visit summary, discharge summary) differ in headings, labels,
 date formats, two-column label pairs and table vs. one-line-per-item lists.
+Fields Synthea does not have (emergency contact, insurance member id and group, discharge
+disposition, alcohol use, family history, assessment) are drawn from fixed lists with a
+generator seeded by the source file name; insurance payers come from the patient's claims
+and medication dose/frequency from the MedicationRequest dosage (route from the form).
 """
-import bz2, json, os, re, sys
+import bz2, hashlib, json, os, random, re, sys
 from datetime import date
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +32,39 @@ RANGES = {
     "Total Cholesterol": (0.0, 200.0),
     "Platelets [#/volume] in Blood by Automated count": (150.0, 450.0),
 }
+
+
+RELATIONS = ["Spouse", "Daughter", "Son", "Sister", "Brother", "Mother", "Father"]
+GIVEN = ["Maria", "James", "Linda", "Robert", "Susan", "Michael", "Karen", "David", "Nancy", "Paul"]
+DISPOSITIONS = ["Home", "Home with home health services", "Skilled nursing facility", "Rehabilitation facility"]
+ALCOHOL = ["None", "Occasional", "1-2 drinks per week", "Former drinker", "3-4 drinks per week"]
+FAMILY = [("Mother", "Hypertension"), ("Father", "Type 2 diabetes mellitus"), ("Mother", "Breast cancer"),
+          ("Father", "Coronary heart disease"), ("Sister", "Asthma"), ("Brother", "Hyperlipidemia"),
+          ("Maternal grandmother", "Stroke"), ("Paternal grandfather", "Colon cancer")]
+ROUTES = [("oral", "oral"), ("tablet", "oral"), ("capsule", "oral"), ("inhal", "inhalation"), ("transdermal", "transdermal"),
+          ("injection", "injection"), ("injectable", "injection"), ("nasal", "nasal"), ("topical", "topical"), ("prefilled syringe", "injection")]
+PER = {"d": "day", "wk": "week", "h": "hour", "mo": "month"}
+
+
+def seeded(name):
+    return random.Random(int(hashlib.sha256(name.encode()).hexdigest()[:12], 16))
+
+
+def dosage(m):
+    """(dose, route, frequency) printed for a MedicationRequest."""
+    name = m.get("medicationCodeableConcept", {}).get("text", "").lower()
+    route = next((r for k, r in ROUTES if k in name), "")
+    di = (m.get("dosageInstruction") or [{}])[0]
+    dq = ((di.get("doseAndRate") or [{}])[0]).get("doseQuantity", {}).get("value")
+    dose = num(dq) if dq is not None else ""
+    rep = di.get("timing", {}).get("repeat", {})
+    freq = ""
+    if rep.get("frequency") and rep.get("periodUnit") in PER:
+        period = num(rep.get("period", 1))
+        unit = PER[rep["periodUnit"]]
+        freq = f"{rep['frequency']} times per {unit}" if period == "1" else f"{rep['frequency']} times every {period} {unit}s"
+        freq = freq.replace("1 times per", "once per")
+    return dose, route, freq
 
 
 def clean_name(s):
@@ -137,6 +174,19 @@ def extract(bundle):
     if smoke:
         fields["social.smoking"] = re.sub(r"\s*\([^)]*\)$", "", smoke[-1]["valueCodeableConcept"].get("text", ""))
     fields["plan.followUp"] = "Return in 3 months" if len(encs) % 2 else "Return in 1 year"
+    rng = seeded(p.get("id", full))
+    rel = rng.choice(RELATIONS)
+    fields["patient.emergencyContact"] = f"{rng.choice(GIVEN)} {clean_name(name.get('family', ''))} ({rel}) 555-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+    payers = [c.get("insurance", [{}])[0].get("coverage", {}).get("display", "") for c in by.get("Claim", [])]
+    payers = [x for x in payers if x and x != "NO_INSURANCE"]
+    if payers:
+        fields["coverage.payer"] = payers[-1]
+        fields["coverage.memberId"] = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ23456789") for _ in range(3)) + str(rng.randint(100000000, 999999999))
+        fields["coverage.group"] = f"G{rng.randint(10000, 99999)}"
+    fields["encounter.disposition"] = rng.choice(DISPOSITIONS)
+    fields["social.alcohol"] = rng.choice(ALCOHOL)
+    reason = fields.get("encounter.reason") or fields.get("encounter.type") or "Routine visit"
+    fields["plan.assessment"] = f"{reason}, stable"
 
     def uniq(items, limit):
         seen, out = set(), []
@@ -151,8 +201,10 @@ def extract(bundle):
     conds = uniq([{"name": strip(c["code"].get("text")), "onset": d(c.get("onsetDateTime", "")),
                    "status": c.get("clinicalStatus", {}).get("coding", [{}])[0].get("code", "")}
                   for c in sorted(by.get("Condition", []), key=lambda c: c.get("onsetDateTime", ""))], 12)
-    meds = uniq([{"name": m.get("medicationCodeableConcept", {}).get("text", ""), "start": d(m.get("authoredOn", "")),
-                  "status": m.get("status", "")} for m in sorted(by.get("MedicationRequest", []), key=lambda m: m.get("authoredOn", ""))], 10)
+    meds = uniq([dict(zip(["dose", "route", "frequency"], dosage(m)), name=m.get("medicationCodeableConcept", {}).get("text", ""),
+                      start=d(m.get("authoredOn", "")), status=m.get("status", ""))
+                 for m in sorted(by.get("MedicationRequest", []), key=lambda m: m.get("authoredOn", ""))], 10)
+    meds = [{k: v for k, v in m.items() if v} for m in meds]
     allergies = uniq([{"name": strip(a["code"].get("text")),
                        "reaction": strip(((a.get("reaction") or [{}])[0].get("manifestation") or [{}])[0].get("text", "")),
                        "severity": (a.get("reaction") or [{}])[0].get("severity", "")} for a in by.get("AllergyIntolerance", [])], 8)
@@ -160,7 +212,9 @@ def extract(bundle):
                  for i in sorted(by.get("Immunization", []), key=lambda i: i.get("occurrenceDateTime", ""))], 10)
     procs = uniq([{"name": strip(p["code"].get("text")), "date": d(p.get("performedPeriod", {}).get("start", p.get("performedDateTime", "")))}
                   for p in sorted(by.get("Procedure", []), key=lambda p: p.get("performedPeriod", {}).get("start", ""))], 10)
-    items = {"condition": conds, "medication": meds, "allergy": allergies, "lab": labs, "immunization": imms, "procedure": procs}
+    family = [{"relationship": r, "name": c} for r, c in rng.sample(FAMILY, rng.randint(1, 3))]
+    items = {"condition": conds, "medication": meds, "allergy": allergies, "lab": labs, "immunization": imms, "procedure": procs,
+             "familyHistory": family}
     return {k: v for k, v in fields.items() if v}, items
 
 
@@ -212,14 +266,19 @@ class Writer:
             self.row(list(zip(xs, r)), size)
 
 
+def fits(headers, rows, size):
+    """Whether a table fits the 512 pt text width at font `size`."""
+    return sum(max([text_width(h, size, True)] + [text_width(r[i], size) for r in rows]) + 14 for i, h in enumerate(headers)) <= 512
+
+
 LAYOUTS = ["clinic", "summary", "discharge"]
 HEAD = {
     "clinic": ["PATIENT INFORMATION", "ENCOUNTER", "VITAL SIGNS", "PROBLEM LIST", "MEDICATIONS", "ALLERGIES",
-               "LABORATORY RESULTS", "IMMUNIZATIONS", "PROCEDURES", "SOCIAL HISTORY", "ASSESSMENT AND PLAN"],
+               "LABORATORY RESULTS", "IMMUNIZATIONS", "PROCEDURES", "SOCIAL HISTORY", "ASSESSMENT AND PLAN", "FAMILY HISTORY"],
     "summary": ["Demographics", "Visit Information", "Vitals", "Diagnoses", "Current Medications", "Allergies and Adverse Reactions",
-                "Lab Results", "Immunization History", "Procedure History", "Social History", "Plan"],
+                "Lab Results", "Immunization History", "Procedure History", "Social History", "Plan", "Family History"],
     "discharge": ["Patient", "Admission Details", "Vital Signs", "Active Problems", "Medication List", "Allergies",
-                  "Laboratory Data", "Immunizations", "Procedures Performed", "Social History", "Assessment / Plan"],
+                  "Laboratory Data", "Immunizations", "Procedures Performed", "Social History", "Assessment / Plan", "Family History"],
 }
 LABELS = {
     "clinic": {"patient.name": "Name", "patient.birthDate": "Date of Birth", "patient.gender": "Sex", "patient.mrn": "MRN",
@@ -227,19 +286,25 @@ LABELS = {
                "patient.language": "Preferred Language", "encounter.date": "Visit Date", "encounter.type": "Visit Type",
                "encounter.facility": "Facility", "encounter.attending": "Attending", "encounter.npi": "NPI",
                "encounter.reason": "Reason for Visit", "encounter.dischargeDate": "Discharge Date", "social.smoking": "Smoking Status",
-               "plan.followUp": "Follow-up"},
+               "plan.followUp": "Follow-up", "patient.emergencyContact": "Emergency Contact", "coverage.payer": "Insurance",
+               "coverage.memberId": "Member ID", "coverage.group": "Group Number", "encounter.disposition": "Disposition",
+               "social.alcohol": "Alcohol Use", "plan.assessment": "Assessment"},
     "summary": {"patient.name": "Patient", "patient.birthDate": "DOB", "patient.gender": "Gender", "patient.mrn": "Medical Record #",
                 "patient.address": "Home Address", "patient.phone": "Tel", "patient.email": "E-mail", "patient.maritalStatus": "Marital",
                 "patient.language": "Language", "encounter.date": "Date of Service", "encounter.type": "Encounter Type",
                 "encounter.facility": "Location", "encounter.attending": "Provider", "encounter.npi": "Provider NPI",
                 "encounter.reason": "Chief Complaint", "encounter.dischargeDate": "End Date", "social.smoking": "Tobacco Use",
-                "plan.followUp": "Follow Up"},
+                "plan.followUp": "Follow Up", "patient.emergencyContact": "Next of Kin", "coverage.payer": "Payer",
+                "coverage.memberId": "Subscriber ID", "coverage.group": "Group #", "encounter.disposition": "Discharged To",
+                "social.alcohol": "Alcohol", "plan.assessment": "Impression"},
     "discharge": {"patient.name": "Patient Name", "patient.birthDate": "Birth Date", "patient.gender": "Sex", "patient.mrn": "Medical Record Number",
                   "patient.address": "Address", "patient.phone": "Phone Number", "patient.email": "Email Address", "patient.maritalStatus": "Marital Status",
                   "patient.language": "Primary Language", "encounter.date": "Admission Date", "encounter.type": "Admission Type",
                   "encounter.facility": "Hospital", "encounter.attending": "Attending Physician", "encounter.npi": "NPI",
                   "encounter.reason": "Reason for Admission", "encounter.dischargeDate": "Discharge Date", "social.smoking": "Smoking Status",
-                  "plan.followUp": "Follow-up"},
+                  "plan.followUp": "Follow-up", "patient.emergencyContact": "Emergency Contact", "coverage.payer": "Insurance Payer",
+                  "coverage.memberId": "Member ID", "coverage.group": "Group Number", "encounter.disposition": "Discharge Disposition",
+                  "social.alcohol": "Alcohol Use", "plan.assessment": "Assessment"},
 }
 VITAL_LABELS = [("height", "Height", "cm"), ("weight", "Weight", "kg"), ("bmi", "BMI", "kg/m2"), ("bp", "Blood Pressure", "mmHg"),
                 ("heartRate", "Heart Rate", "/min"), ("respRate", "Respiratory Rate", "/min"), ("temperature", "Temperature", "Cel"),
@@ -281,10 +346,13 @@ def render(fields, items, layout):
 
     w.heading(H[0])
     pairs(["patient.name", "patient.birthDate", "patient.gender", "patient.mrn", "patient.address", "patient.phone",
-           "patient.email", "patient.maritalStatus", "patient.language"])
+           "patient.email", "patient.maritalStatus", "patient.language", "patient.emergencyContact", "coverage.payer",
+           "coverage.memberId", "coverage.group"])
     w.heading(H[1])
+    if layout != "discharge":
+        fields.pop("encounter.disposition", None)
     pairs(["encounter.date", "encounter.type", "encounter.facility", "encounter.attending", "encounter.npi", "encounter.reason",
-           "encounter.dischargeDate"])
+           "encounter.dischargeDate", "encounter.disposition"])
     vit = [(k, lab, unit) for k, lab, unit in VITAL_LABELS if (fields.get("vitals.systolic") if k == "bp" else fields.get("vitals." + k))]
     if vit:
         w.heading(H[2])
@@ -298,7 +366,8 @@ def render(fields, items, layout):
             for k, lab, unit in vit:
                 w.row([(50, f"{lab}: {val(k)} {unit}")])
 
-    def listing(title, kind, headers, cols, inline):
+    def listing(title, kind, headers, cols, inline, optional=()):
+        optional = list(optional)
         rows = items[kind]
         if not rows:
             return
@@ -308,21 +377,31 @@ def render(fields, items, layout):
             for it in rows:
                 parts = [it["name"]] + [inline[c].format(fmt(c, it[c])) for c in cols[1:] if it.get(c)]
                 w.row([(50, "- " + "; ".join(parts))], 9)
-        else:
-            w.table(headers, [[fmt(c, it.get(c, "")) for c in cols] for it in rows])
+            return
+        table = lambda: [[fmt(c, it.get(c, "")) for c in cols] for it in rows]
+        # optional columns are left out (of the page and the truth) when the table would not fit
+        while optional and not fits(headers, table(), 7):
+            drop = cols.index(optional.pop())
+            for it in rows:
+                it.pop(cols[drop], None)
+            headers, cols = headers[:drop] + headers[drop + 1:], cols[:drop] + cols[drop + 1:]
+        w.table(headers, table())
 
     listing(H[3], "condition", ["Problem", "Onset", "Status"], ["name", "onset", "status"], {"onset": "onset {}", "status": "{}"})
-    listing(H[4], "medication", ["Medication", "Start Date", "Status"], ["name", "start", "status"], {"start": "started {}", "status": "{}"})
+    listing(H[4], "medication", ["Medication", "Dose", "Route", "Frequency", "Start Date", "Status"], ["name", "dose", "route", "frequency", "start", "status"],
+            {"dose": "dose {}", "route": "route {}", "frequency": "frequency {}", "start": "started {}", "status": "{}"},
+            ["dose", "route", "frequency"])
     listing(H[5], "allergy", ["Allergen", "Reaction", "Severity"], ["name", "reaction", "severity"], {"reaction": "reaction: {}", "severity": "severity: {}"})
     listing(H[6], "lab", ["Test", "Result", "Units", "Reference Range", "Flag", "Date"], ["name", "value", "unit", "range", "flag", "date"], None)
     listing(H[7], "immunization", ["Vaccine", "Date Given"], ["name", "date"], {"date": "given {}"})
     listing(H[8], "procedure", ["Procedure", "Date"], ["name", "date"], {"date": "performed {}"})
-    if fields.get("social.smoking"):
+    if fields.get("social.smoking") or fields.get("social.alcohol"):
         w.heading(H[9])
-        pairs(["social.smoking"])
+        pairs(["social.smoking", "social.alcohol"])
+    listing(H[11], "familyHistory", ["Relationship", "Condition"], ["relationship", "name"], None)
     w.heading(H[10])
     w.row([(50, "Patient seen and examined. Continue current management.")])
-    pairs(["plan.followUp"])
+    pairs(["plan.assessment", "plan.followUp"])
     n = len(pdf.pages)
     for i, page in enumerate(pdf.pages):
         pdf.pages[i].append(b"BT /F1 8 Tf 1 0 0 1 280 30 Tm (Page %d of %d) Tj ET\n" % (i + 1, n))

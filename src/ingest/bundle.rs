@@ -8,6 +8,8 @@ use super::terminology::{Coder, LOINC, SNOMED};
 use super::{LowConfidence, Settings};
 use crate::fhir::outcome::{Issue, Severity};
 
+mod plan;
+
 pub const EXT_CONFIDENCE: &str = "http://hearth.dev/fhir/StructureDefinition/ingest-confidence";
 pub const EXT_FIELD: &str = "http://hearth.dev/fhir/StructureDefinition/ingest-field";
 pub const INGEST_SYSTEM: &str = "urn:hearth:ingest";
@@ -272,6 +274,7 @@ pub fn build(inp: &Input) -> Result<Built, String> {
         list_item(&mut b, i, item, &subject, enc_ref.as_ref(), when.as_deref());
     }
     coverage(&mut b, &subject);
+    plan::assessment_and_plan(&mut b, &subject, enc_ref.as_ref(), when.as_deref());
     // DocumentReference and Provenance
     let (id, q) = b.ingest_id("document");
     let mut doc = json!({"resourceType": "DocumentReference", "status": "current",
@@ -377,10 +380,32 @@ fn patient(b: &mut Builder) -> Result<String, String> {
     }
     let ec = b.get("patient.emergencyContact", "Patient.contact");
     if let Some(c) = &ec {
-        r["contact"] = json!([{"relationship": [{"text": "emergency contact"}], "name": {"text": c.value}}]);
+        r["contact"] = contact(&c.value);
         used.push(("Patient.contact", c));
     }
     Ok(b.add(r, &used, Some(cond), false))
+}
+
+/// An emergency contact as printed ("Maria Rempel (Spouse) 555-201-3344"): name,
+/// relationship in parentheses and a phone number when present.
+fn contact(text: &str) -> Value {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"^(?P<name>[^()]+?)\s*(?:\((?P<rel>[^()]+)\))?\s*(?P<phone>\+?[\d(][\d ()./-]{6,}\d)?$").ok());
+    let mut rel = vec![json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C"}], "text": "emergency contact"})];
+    let mut c = json!({"name": {"text": text}});
+    if let Some(m) = re.as_ref().and_then(|r| r.captures(text.trim())) {
+        if let Some(n) = m.name("name") {
+            c["name"] = json!({"text": n.as_str().trim()});
+        }
+        if let Some(r) = m.name("rel") {
+            rel.push(json!({"text": r.as_str().trim()}));
+        }
+        if let Some(p) = m.name("phone") {
+            c["telecom"] = json!([{"system": "phone", "value": p.as_str().trim()}]);
+        }
+    }
+    c["relationship"] = Value::Array(rel);
+    json!([c])
 }
 
 fn obs_base(b: &mut Builder, key: &str, category: &str, code: Value, subject: &Value, enc: Option<&Value>, when: Option<&str>) -> Value {

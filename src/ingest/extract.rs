@@ -122,12 +122,9 @@ impl BlueprintExtractor {
 
     fn put(&self, ex: &mut Extraction, f: &FieldDef, raw: &str, quality: f32, ocr: f32, page: usize) {
         let bp = self.blueprint;
-        let Some(n) = normalise(&f.normaliser, raw, &f.values, bp) else {
-            if !raw.trim().is_empty() {
-                push(ex, Value { key: f.key.clone(), value: raw.trim().to_string(), raw: raw.to_string(), confidence: 0.2 * quality * ocr, page, unit: None });
-            }
-            return;
-        };
+        // a value its normaliser cannot read (a date that is no date) is left out: written
+        // as printed it would make the resource invalid
+        let Some(n) = normalise(&f.normaliser, raw, &f.values, bp) else { return };
         let mut conf = quality * n.confidence * ocr;
         if let Some(re) = bp.validate_re.get(&f.key) {
             if !re.is_match(&n.value) {
@@ -157,8 +154,10 @@ impl BlueprintExtractor {
     fn list(&self, s: &Section, list: &ListDef, ex: &mut Extraction) {
         let mut header: Option<Vec<(usize, f32)>> = None; // (column index, x)
         for line in &s.lines {
-            let cells: Vec<&Cell> = line.cells.iter().filter(|c| c.text.chars().any(char::is_alphabetic)).collect();
-            let forms: Vec<String> = cells.iter().map(|c| cue_form(c.text.trim_matches(|ch: char| !ch.is_alphanumeric() && ch != '#'))).collect();
+            // header cells: words with 2+ letters (OCR debris such as "7" or "a" left out)
+            let words = |t: &str| t.split_whitespace().filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2).collect::<Vec<_>>().join(" ");
+            let cells: Vec<&Cell> = line.cells.iter().filter(|c| !words(&c.text).is_empty()).collect();
+            let forms: Vec<String> = cells.iter().map(|c| cue_form(words(&c.text).trim_matches(|ch: char| !ch.is_alphanumeric() && ch != '#'))).collect();
             let matched: Vec<(usize, f32)> = forms
                 .iter()
                 .zip(&cells)
@@ -189,10 +188,8 @@ impl BlueprintExtractor {
 
     fn value(&self, list: &ListDef, col: usize, raw: &str, ocr: f32, page: usize, quality: f32) -> Option<Value> {
         let c = &list.columns[col];
-        let (value, conf, unit) = match normalise(&c.normaliser, raw, &c.values, self.blueprint) {
-            Some(n) => (n.value, n.confidence, n.unit),
-            None => (raw.trim().to_string(), 0.2, None),
-        };
+        let n = normalise(&c.normaliser, raw, &c.values, self.blueprint)?;
+        let (value, conf, unit) = (n.value, n.confidence, n.unit);
         if value.is_empty() {
             return None;
         }
@@ -238,6 +235,7 @@ impl BlueprintExtractor {
 
     fn inline_item(&self, list: &ListDef, rest: &str, line: &Line) -> Option<Item> {
         let ocr = line.confidence();
+        let rest = &split_at_prefixes(list, rest);
         let mut parts = rest.split(';').map(str::trim).filter(|p| !p.is_empty());
         let name = parts.next()?;
         let name_col = list.columns.iter().position(|c| c.name == "name")?;
@@ -280,6 +278,31 @@ impl BlueprintExtractor {
             found
         }
     }
+}
+
+/// OCR reads the `;` between the parts of a one-line item as `,` or `:`: a column prefix
+/// ("dose 1", "route oral") after one of them starts a new part.
+fn split_at_prefixes(list: &ListDef, text: &str) -> String {
+    let mut out = text.to_string();
+    for p in list.columns.iter().flat_map(|c| c.prefixes.iter()) {
+        for sep in [", ", ": ", ",", ":"] {
+            let from = format!("{sep}{p} ");
+            let lower = out.to_lowercase();
+            if lower.len() != out.len() {
+                return out;
+            }
+            let mut fixed = String::new();
+            let mut last = 0;
+            for (i, _) in lower.match_indices(&from) {
+                fixed.push_str(&out[last..i]);
+                fixed.push_str("; ");
+                last = i + sep.len();
+            }
+            fixed.push_str(&out[last..]);
+            out = fixed;
+        }
+    }
+    out
 }
 
 /// A row's values are only as sure as the row's name (a value of a misread item is a
@@ -338,4 +361,18 @@ fn pairs(cells: &[Cell]) -> Vec<(String, String, f32, bool)> {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misread_separators_before_a_column_prefix_split_an_item() {
+        let bp = Blueprint::shipped();
+        let meds = bp.lists.iter().find(|l| l.kind == "medication").expect("medication list");
+        assert_eq!(split_at_prefixes(meds, "Simvastatin 10 MG Oral Tablet: dose 1, route oral; started 06/03/2021"), "Simvastatin 10 MG Oral Tablet; dose 1; route oral; started 06/03/2021");
+        // a comma inside a name stays
+        assert_eq!(split_at_prefixes(meds, "Hep B, adult; given 01/17/2014"), "Hep B, adult; given 01/17/2014");
+    }
 }

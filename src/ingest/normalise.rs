@@ -24,7 +24,7 @@ pub fn normalise(kind: &str, raw: &str, values: &[String], bp: &Blueprint) -> Op
     // specks and rules OCR reads at the edges of a value ("_ Hematocrit", "2019-11-07.")
     let raw = raw
         .trim()
-        .trim_start_matches(|c: char| !(c.is_alphanumeric() || "([<>#+-$".contains(c)) || c == '-' && !kind.starts_with("quantity") && kind != "number")
+        .trim_start_matches(|c: char| !(c.is_alphanumeric() || "([<>#+-$%".contains(c)) || c == '-' && !kind.starts_with("quantity") && kind != "number")
         .trim_end_matches(|c: char| !(c.is_alphanumeric() || ")]}%/.".contains(c)))
         .trim();
     if raw.is_empty() {
@@ -47,11 +47,15 @@ pub fn normalise(kind: &str, raw: &str, values: &[String], bp: &Blueprint) -> Op
         "quantity" => quantity(raw, bp),
         "bp" => blood_pressure(raw),
         "enum" => {
-            let l = raw.to_lowercase();
+            let l = raw.trim_end_matches('.').to_lowercase();
             if values.iter().any(|v| *v == l) {
-                Some(Norm::new(l, 1.0))
-            } else {
-                Some(Norm::new(l, 0.4))
+                return Some(Norm::new(l, 1.0));
+            }
+            // one OCR slip in a longer value ("resoived"), when only one value is that close
+            let near: Vec<&String> = values.iter().filter(|v| v.len() >= 5 && super::blueprint::edit_distance(v, &l) == 1).collect();
+            match near.as_slice() {
+                [v] => Some(Norm::new(v.as_str(), 0.75)),
+                _ => Some(Norm::new(l, 0.4)),
             }
         }
         "range" => range(raw),
@@ -198,6 +202,15 @@ mod tests {
         assert_eq!(date("1 March 2019").map(|n| n.value), Some("2019-03-01".into()));
         assert_eq!(date("2019-02-30"), None);
         assert_eq!(date("hello"), None);
+    }
+
+    #[test]
+    fn enum_values_allow_one_slip() {
+        let bp = Blueprint::shipped();
+        let values: Vec<String> = ["active", "resolved", "inactive"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(normalise("enum", "resoived", &values, bp).map(|n| (n.value, n.confidence)), Some(("resolved".into(), 0.75)));
+        assert_eq!(normalise("enum", "Active.", &values, bp).map(|n| n.value), Some("active".into()));
+        assert_eq!(normalise("enum", "zzz", &values, bp).map(|n| n.confidence), Some(0.4));
     }
 
     #[test]

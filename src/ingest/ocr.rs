@@ -140,7 +140,8 @@ pub fn lines_from_tsv(tsv: &str, page: usize, scale: f32) -> Vec<Line> {
         if c.len() < 12 || c[0] != "5" {
             continue;
         }
-        let text = c[11].trim();
+        let text = letter_l(c[11].trim());
+        let text = text.as_str();
         let num = |i: usize| c[i].parse::<f32>().unwrap_or(0.0);
         // specks read as punctuation: short, low confidence, nothing alphanumeric
         let junk = !text.chars().any(char::is_alphanumeric) && text.chars().count() <= 2 && num(10) < 60.0;
@@ -167,6 +168,17 @@ pub fn lines_from_tsv(tsv: &str, page: usize, scale: f32) -> Vec<Line> {
             w.4 = height * 0.75;
         }
         out.extend(build_lines(page, words));
+    }
+    out
+}
+
+/// `!` right after a letter is an `l` Tesseract misread ("amlod!ipine", "Ora!").
+pub fn letter_l(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut prev: Option<char> = None;
+    for c in word.chars() {
+        out.push(if c == '!' && prev.is_some_and(char::is_alphabetic) { 'l' } else { c });
+        prev = Some(c);
     }
     out
 }
@@ -245,6 +257,14 @@ pub fn despeckle_pgm(data: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bang_after_a_letter_is_an_l() {
+        assert_eq!(letter_l("Ora!"), "Oral");
+        assert_eq!(letter_l("amlod!ipine"), "amlodlipine");
+        assert_eq!(letter_l("!"), "!");
+        assert_eq!(letter_l("5!"), "5!");
+    }
 
     #[test]
     fn pages_are_rendered_at_a_whole_multiple_of_their_scan_resolution() {

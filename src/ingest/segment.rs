@@ -22,7 +22,15 @@ pub struct HeadingSegmenter {
 impl HeadingSegmenter {
     /// The section kind a line starts, when it is a heading (its whole text is one).
     fn heading_kind(&self, line: &Line) -> Option<&str> {
-        let text = line.text();
+        self.text_heading(&line.text()).or_else(|| {
+            // a heading cell followed by OCR debris cells ("MEDICATIONS" "eee")
+            let (first, rest) = line.cells.split_first()?;
+            let debris = |t: &str| t.chars().filter(|c| c.is_alphanumeric()).count() <= 3;
+            (!rest.is_empty() && rest.iter().all(|c| debris(&c.text))).then(|| self.text_heading(&first.text)).flatten()
+        })
+    }
+
+    fn text_heading(&self, text: &str) -> Option<&str> {
         let t = text.trim();
         // "Label: value" is a field, not a heading.
         if let Some((_, after)) = t.split_once(':') {
