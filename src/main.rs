@@ -6,7 +6,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let (log, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).buffered_lines_limit(hearth::observability::QUEUED_LINES).finish(std::io::stderr());
+    let (log, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).buffered_lines_limit(hearth::observability::QUEUED_LINES).finish(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(log)

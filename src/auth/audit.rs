@@ -23,7 +23,8 @@ pub struct AuditRecord<'a> {
 }
 
 /// Lines are queued and appended by a background thread (never dropped: a full queue
-/// makes the request wait); the queue is written out when the log is dropped.
+/// makes the request wait), which writes what has queued up at once and flushes whenever
+/// the queue is empty; the queue is written out when the log is dropped.
 pub struct AuditLog {
     file: Option<(NonBlocking, WorkerGuard)>,
 }
@@ -38,7 +39,7 @@ impl AuditLog {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
-        let (writer, guard) = NonBlockingBuilder::default().lossy(false).buffered_lines_limit(crate::observability::QUEUED_LINES).thread_name("hearth-audit").finish(file);
+        let (writer, guard) = NonBlockingBuilder::default().lossy(false).buffered_lines_limit(crate::observability::QUEUED_LINES).thread_name("hearth-audit").finish(std::io::BufWriter::new(file));
         Ok(AuditLog { file: Some((writer, guard)) })
     }
 
