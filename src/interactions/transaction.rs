@@ -7,6 +7,7 @@
 //! A transaction is all-or-nothing and names the failing entry; a batch records a failure
 //! in that entry's response and goes on.
 pub mod entry;
+mod priority;
 pub mod references;
 
 use std::collections::HashSet;
@@ -278,25 +279,30 @@ async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntrie
     Ok(Outcome { kind, entries })
 }
 
-/// Parses and validates every entry, spread over the available cores.
+/// Parses and validates every entry, spread over the available cores: one thread per core
+/// takes chunks of entries until none is left. The threads are its own and run at a lower
+/// priority than the store's writer, which another Bundle may be using meanwhile.
 async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: RawEntries, base_url: String) -> Result<Vec<Result<Entry>>> {
+    const CHUNK: usize = 64;
     let n = raw.len();
-    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2).clamp(1, 8);
-    // Several chunks per core, so that a core that finishes early takes another.
-    let chunk = n.div_ceil(workers * 4).max(64);
-    let base_url = Arc::new(base_url);
-    let mut handles = Vec::new();
-    let mut rest = raw;
-    let mut start = 0;
+    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(2).clamp(1, 8).min(n.div_ceil(CHUNK));
+    let mut chunks = std::collections::VecDeque::new();
+    let (mut rest, mut start) = (raw, 0);
     while rest.len() > 0 {
-        // Each task owns its entries: nothing is copied.
-        let part = rest.take_front(chunk);
+        let part = rest.take_front(CHUNK);
         let first = start;
         start += part.len();
-        let (registry, base_url) = (registry.clone(), base_url.clone());
-        handles.push(tokio::task::spawn_blocking(move || {
-            let values = part.into_values(first)?;
-            Ok(values
+        chunks.push_back((first, part));
+    }
+    let chunks = Mutex::new(chunks);
+    let work = move || -> Result<Vec<(usize, Vec<Result<Entry>>)>> {
+        priority::lower_this_thread();
+        let mut done = Vec::new();
+        loop {
+            let next = chunks.lock().map_err(|_| FhirError::Internal("validation queue poisoned".into()))?.pop_front();
+            let Some((first, part)) = next else { return Ok(done) };
+            let parsed = part
+                .into_values(first)?
                 .into_iter()
                 .enumerate()
                 .map(|(k, raw)| {
@@ -306,13 +312,27 @@ async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Raw
                     }
                     Ok(e)
                 })
-                .collect::<Vec<Result<Entry>>>())
-        }));
-    }
+                .collect::<Vec<Result<Entry>>>();
+            done.push((first, parsed));
+        }
+    };
+    let parts = tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(&work)).collect();
+            let mut parts = Vec::new();
+            for h in handles {
+                parts.extend(h.join().map_err(|_| FhirError::Internal("validation failed unexpectedly".into()))??);
+            }
+            Ok::<_, FhirError>(parts)
+        })
+    })
+    .await
+    .map_err(|e| FhirError::Internal(format!("validation task failed: {e}")))??;
+    let mut parts = parts;
+    parts.sort_by_key(|(first, _)| *first);
     let mut out = Vec::with_capacity(n);
-    for h in handles {
-        let part: Result<Vec<Result<Entry>>> = h.await.map_err(|e| FhirError::Internal(format!("validation task failed: {e}")))?;
-        out.extend(part?);
+    for (_, p) in parts {
+        out.extend(p);
     }
     Ok(out)
 }

@@ -171,3 +171,39 @@ pub fn write(conn: &Connection, dicts: &mut Dicts, rid: i64, rtype: &str, entrie
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{write, Dicts};
+    use crate::search::extract::{IndexEntry, IndexValue};
+
+    #[test]
+    fn rows_of_every_table_arrive_whatever_their_count() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::super::SCHEMA).unwrap();
+        let token = |i: usize| IndexEntry {
+            param: "code".into(),
+            group: 0,
+            value: IndexValue::Token { system: Some("http://loinc.org".into()), code: Some(format!("c{i}")), text: (i % 2 == 0).then(|| "shown".into()) },
+        };
+        let mut entries: Vec<IndexEntry> = (0..23).map(token).collect();
+        entries.push(IndexEntry { param: "name".into(), group: 0, value: IndexValue::String { norm: "ann".into(), exact: "Ann".into() } });
+        entries.push(IndexEntry { param: "_text".into(), group: 0, value: IndexValue::String { norm: "ann smith".into(), exact: "Ann Smith".into() } });
+        entries.push(IndexEntry { param: "date".into(), group: 1, value: IndexValue::Date { low: -5, high: 7 } });
+        entries.push(IndexEntry { param: "subject".into(), group: 0, value: IndexValue::Reference { target_type: Some("Patient".into()), target_id: Some("p1".into()), url: None, identifier: None } });
+        let mut dicts = Dicts::default();
+        write(&conn, &mut dicts, 3, "Observation", &entries, false).unwrap();
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM sp_token WHERE rowid >> 24 = 3"), 23);
+        assert_eq!(count("SELECT COUNT(DISTINCT code) FROM sp_token"), 23);
+        assert_eq!(count("SELECT COUNT(*) FROM sp_token t JOIN sp_dict d ON d.id = t.text WHERE d.value = 'shown'"), 12);
+        assert_eq!(count("SELECT COUNT(*) FROM sp_string WHERE norm = 'ann' AND exact = 'Ann' AND rowid = (3 << 24) + 23"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM sp_fulltext WHERE norm = 'ann smith'"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM sp_date WHERE low = -5 AND high = 7 AND grp = 1"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM sp_reference WHERE target_type = 'Patient' AND target_id = 'p1' AND url IS NULL"), 1);
+        // Replacing the values leaves only the new ones.
+        write(&conn, &mut dicts, 3, "Observation", &entries[..2], true).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM sp_token"), 2);
+        assert_eq!(count("SELECT COUNT(*) FROM sp_string") + count("SELECT COUNT(*) FROM sp_date"), 0);
+    }
+}
