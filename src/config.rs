@@ -97,6 +97,9 @@ pub struct ServeConfig {
     /// $ingest-document: `flag` keeps low-confidence values (flagged), `omit` leaves them out.
     #[arg(long, env = "HEARTH_INGEST_LOW_CONFIDENCE", default_value = "flag")]
     pub ingest_low_confidence: String,
+    /// $ingest-document: OCR engine, `tesseract` or `textract` (needs the `aws` feature).
+    #[arg(long, env = "HEARTH_INGEST_OCR", default_value = "tesseract")]
+    pub ingest_ocr: String,
     /// Authentication: `none` (only allowed on a loopback address unless
     /// --insecure-no-auth), `jwt` (tokens of an OpenID Connect issuer, e.g. Cognito) or `dev`
     /// (tokens minted by `hearth token`). Default: none.
@@ -215,6 +218,7 @@ impl ServeConfig {
                 crate::ingest::LowConfidence::Flag
             },
             ocr: true,
+            ocr_engine: self.ingest_ocr.to_ascii_lowercase(),
         }
     }
 }

@@ -15,6 +15,8 @@ pub mod pdf;
 pub mod segment;
 pub mod terminology;
 pub mod textract;
+#[cfg(feature = "aws")]
+pub mod textract_aws;
 
 use std::time::Instant;
 
@@ -46,13 +48,15 @@ pub struct Settings {
     pub max_pages: usize,
     pub min_confidence: f32,
     pub low_confidence: LowConfidence,
-    /// Use Tesseract (when installed) for pages without a text layer and for images.
+    /// Use OCR for pages without a text layer and for images.
     pub ocr: bool,
+    /// The OCR engine: `tesseract` (when installed) or `textract` (feature `aws`).
+    pub ocr_engine: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_pages: 50, min_confidence: 0.6, low_confidence: LowConfidence::Flag, ocr: true }
+        Settings { max_pages: 50, min_confidence: 0.6, low_confidence: LowConfidence::Flag, ocr: true, ocr_engine: "tesseract".into() }
     }
 }
 
@@ -222,6 +226,20 @@ fn pdf_pages(bytes: &[u8], settings: &Settings, ocr: Option<&dyn TextSource>) ->
     Ok(pages)
 }
 
+/// The OCR service named by the settings, when it is not the local Tesseract.
+async fn ocr_service(settings: &Settings) -> Result<Option<&'static dyn TextSource>, FhirError> {
+    match settings.ocr_engine.as_str() {
+        "tesseract" | "" => Ok(None),
+        #[cfg(feature = "aws")]
+        "textract" => {
+            static TEXTRACT: tokio::sync::OnceCell<textract_aws::TextractOcr> = tokio::sync::OnceCell::const_new();
+            let t = TEXTRACT.get_or_init(|| textract_aws::TextractOcr::new(tokio::runtime::Handle::current())).await;
+            Ok(Some(t as &dyn TextSource))
+        }
+        other => Err(FhirError::Internal(format!("OCR engine '{other}' is not available in this build (HEARTH_INGEST_OCR: tesseract, or textract with the aws feature)"))),
+    }
+}
+
 /// The result of an ingestion: what was read, the transaction's outcome, the warnings.
 pub struct Ingested {
     pub analysis: Analysis,
@@ -245,9 +263,11 @@ pub async fn ingest(
         crate::interactions::read::read(fhir, tenant, "Patient", id).await?;
     }
     let (b2, s2, ct2) = (bytes.clone(), settings.clone(), content_type.clone());
+    let service = ocr_service(&settings).await?;
     let analysis = tokio::task::spawn_blocking(move || {
-        let engine = if s2.ocr { ocr::TesseractOcr::detect() } else { None };
-        analyse(&b2, &ct2, &s2, engine.as_ref().map(|e| e as &dyn TextSource))
+        let local = if s2.ocr && service.is_none() { ocr::TesseractOcr::detect() } else { None };
+        let engine = service.or(local.as_ref().map(|e| e as &dyn TextSource));
+        analyse(&b2, &ct2, &s2, engine)
     })
         .await
         .map_err(|e| FhirError::Internal(format!("ingest task failed: {e}")))??;

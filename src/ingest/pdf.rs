@@ -33,6 +33,20 @@ impl PdfFile {
         Ok(PdfFile { doc })
     }
 
+    /// Page `number` (1-based) alone as a PDF (for services that read one page at a time).
+    pub fn single_page(bytes: &[u8], number: usize) -> Result<Vec<u8>, IngestError> {
+        let mut doc = PdfFile::parse(bytes)?.doc;
+        let others: Vec<u32> = doc.get_pages().keys().copied().filter(|&n| n as usize != number).collect();
+        if others.len() == doc.get_pages().len() {
+            return Err(IngestError::Corrupt(format!("the PDF has no page {number}")));
+        }
+        doc.delete_pages(&others);
+        doc.prune_objects();
+        let mut out = Vec::new();
+        doc.save_to(&mut out).map_err(|e| IngestError::Corrupt(e.to_string()))?;
+        Ok(out)
+    }
+
     pub fn page_count(&self) -> usize {
         self.doc.get_pages().len()
     }
@@ -161,4 +175,22 @@ fn text_width(text: &str) -> f32 {
         let i = c as usize;
         if (32..127).contains(&i) { W[i - 32] as f32 / 1000.0 } else { 0.556 }
     }).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_page_is_cut_out_with_its_text() {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/ingest/corpus/000-clinic.pdf")).expect("corpus");
+        let whole = PdfFile::parse(&bytes).expect("pdf");
+        assert!(whole.page_count() >= 2);
+        let second = PdfFile::single_page(&bytes, 2).expect("page 2");
+        let one = PdfFile::parse(&second).expect("one-page pdf");
+        assert_eq!(one.page_count(), 1);
+        let text = |p: &PdfFile, i: usize| p.text_pages().expect("text")[i].as_ref().map(|pg| pg.lines.iter().map(|l| l.text()).collect::<Vec<_>>());
+        assert_eq!(text(&one, 0), text(&whole, 1));
+        assert!(matches!(PdfFile::single_page(&bytes, 99), Err(IngestError::Corrupt(_))));
+    }
 }
