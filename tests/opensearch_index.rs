@@ -8,6 +8,8 @@
 //! - paging with `search_after` under `_sort`, checked against the SQLite adapter's order;
 //!   versions (older never overwrites newer), removal, tenants, per-item bulk results, caps.
 #![cfg(feature = "aws")]
+#[path = "search/checks.rs"]
+mod checks;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -28,6 +30,8 @@ use hearth::search::query::{self, SearchQuery};
 use hearth::search::schema::{Schema, SchemaCell};
 use hearth::search::SearchIndex;
 use serde_json::{json, Value};
+
+use checks::{load_json, set, Got};
 
 /// The FHIR base URL that `{base}` in a case stands for.
 const BASE: &str = "http://localhost:8080/fhir";
@@ -137,27 +141,9 @@ async fn find(idx: &OpenSearchIndex, schema: &SchemaCell, tenant: &str, ty: &str
     page.matches.iter().map(|v| format!("{}/{}@{}", v.resource_type, v.id, v.version)).collect()
 }
 
-fn load_json(name: &str) -> Value {
-    let path = format!("{}/tests/search/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).expect("json")
-}
-
 // ---------------------------------------------------------------------------------------
 // The conformance cases
 // ---------------------------------------------------------------------------------------
-
-/// What one case's search returned (all pages when paged).
-#[derive(Default)]
-struct Got {
-    matches: Vec<String>,
-    includes: Vec<String>,
-    outcome: bool,
-    links: Vec<Vec<&'static str>>,
-    self_link: String,
-    totals: Vec<Option<u64>>,
-    page_sizes: Vec<usize>,
-    page_includes: Vec<usize>,
-}
 
 fn key(v: &StoredVersion) -> String {
     format!("{}/{}", v.resource_type, v.id)
@@ -199,15 +185,15 @@ async fn run_case(fhir: &Fhir, tenant: &str, case: &Value) -> Result<Got, (u16, 
             }
             got.self_link = ser.finish();
         }
-        let mut rels = vec!["self"];
+        let mut rels = vec!["self".to_string()];
         if q.cursor.is_some() {
-            rels.push("first");
+            rels.push("first".into());
         }
         if page.previous.is_some() {
-            rels.push("previous");
+            rels.push("previous".into());
         }
         if page.next.is_some() {
-            rels.push("next");
+            rels.push("next".into());
         }
         got.links.push(rels);
         got.totals.push(page.total);
@@ -229,38 +215,10 @@ async fn run_case(fhir: &Fhir, tenant: &str, case: &Value) -> Result<Got, (u16, 
     Ok(got)
 }
 
-fn full_ids(v: Option<&Value>, ty: &Option<String>) -> Option<Vec<String>> {
-    Some(
-        v?.as_array()?
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|s| match (s.contains('/'), ty) {
-                (false, Some(t)) => format!("{t}/{s}"),
-                _ => s.to_string(),
-            })
-            .collect(),
-    )
-}
-
-fn searched_type(path: &str) -> Option<String> {
-    let p = path.split('?').next().unwrap_or("");
-    let segs: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != "_search").collect();
-    match segs.as_slice() {
-        [t] | [_, _, t] => Some(t.to_string()),
-        _ => None,
-    }
-}
-
-fn set(v: &[String]) -> BTreeSet<String> {
-    v.iter().cloned().collect()
-}
-
-/// The checks of `tests/search_conformance.rs`, on the index's answers. `has`, `lacks` and
-/// `subsetted` are the HTTP layer's shaping of bodies (`_summary`, `_elements`), not the
-/// index's, and are left to that suite.
+/// The checks of `tests/search_conformance.rs` (`search/checks.rs`), on the index's answers.
+/// `has`, `lacks` and `subsetted` are the HTTP layer's shaping of bodies (`_summary`,
+/// `_elements`), not the index's: no bodies are collected here, so they are left to that suite.
 async fn check_case(fhir: &Fhir, tenant: &str, case: &Value) -> Result<(), String> {
-    let path = case["get"].as_str().or(case["post"].as_str()).unwrap_or("");
-    let ty = searched_type(path);
     let want_status = case["status"].as_u64().unwrap_or(200) as u16;
     let got = match run_case(fhir, tenant, case).await {
         Ok(g) if want_status == 200 => g,
@@ -268,106 +226,11 @@ async fn check_case(fhir: &Fhir, tenant: &str, case: &Value) -> Result<(), Strin
         Err((status, msg)) if status == want_status => return if status >= 400 && !msg.is_empty() { Ok(()) } else { Err(msg) },
         Err((status, msg)) => return Err(format!("status {status}, expected {want_status}: {msg}")),
     };
-    let mut errs = Vec::new();
-    if set(&got.matches).len() != got.matches.len() {
-        errs.push(format!("duplicate matches: {:?}", got.matches));
-    }
-    if let Some(want) = full_ids(case.get("ids"), &ty) {
-        if set(&want) != set(&got.matches) {
-            errs.push(format!("matches {:?}, expected {:?}", set(&got.matches), set(&want)));
-        }
-    }
-    if let Some(want) = full_ids(case.get("order"), &ty) {
-        if want != got.matches {
-            errs.push(format!("matches in order {:?}, expected {:?}", got.matches, want));
-        }
-    }
-    if let Some(groups) = case["groups"].as_array() {
-        let mut at = 0;
-        for g in groups {
-            let g = set(&full_ids(Some(g), &ty).unwrap_or_default());
-            let end = (at + g.len()).min(got.matches.len());
-            if set(&got.matches[at..end]) != g {
-                errs.push(format!("matches {:?}: positions {at}..{end} are not the group {g:?}", got.matches));
-                break;
-            }
-            at = end;
-        }
-        if at != got.matches.len() {
-            errs.push(format!("matches {:?} has more than the groups", got.matches));
-        }
-        let again = run_case(fhir, tenant, case).await.map_err(|e| e.1)?;
-        if again.matches != got.matches {
-            errs.push(format!("not deterministic: {:?} then {:?}", got.matches, again.matches));
-        }
-    }
-    for id in full_ids(case.get("contains"), &ty).unwrap_or_default() {
-        if !got.matches.contains(&id) {
-            errs.push(format!("{id} missing from matches {:?}", got.matches));
-        }
-    }
-    for id in full_ids(case.get("excludes"), &ty).unwrap_or_default() {
-        if got.matches.contains(&id) {
-            errs.push(format!("{id} must not match; matches {:?}", got.matches));
-        }
-    }
-    let paged = case["paged"].as_bool().unwrap_or(false);
-    let want_inc = full_ids(case.get("includes"), &ty).unwrap_or_default();
-    if set(&want_inc) != set(&got.includes) || (set(&got.includes).len() != got.includes.len() && !paged) {
-        errs.push(format!("includes {:?}, expected {:?}", got.includes, set(&want_inc)));
-    }
-    let want_outcome = case["outcome"].as_bool().unwrap_or(false);
-    if want_outcome != got.outcome {
-        errs.push(format!("ignored-parameter outcome {}, expected {want_outcome}", got.outcome));
-    }
-    let first_total = got.totals.first().copied().flatten();
-    if let Some(want) = case["total"].as_u64() {
-        if first_total != Some(want) {
-            errs.push(format!("total {first_total:?}, expected {want}"));
-        }
-    } else if case["no_total"].as_bool().unwrap_or(false) {
-        if first_total.is_some() {
-            errs.push(format!("total {first_total:?} present with _total=none"));
-        }
-    } else if let (Some(tot), true) = (first_total, case.get("ids").is_some() || case.get("order").is_some()) {
-        if tot as usize != got.matches.len() {
-            errs.push(format!("total {tot} but {} matches", got.matches.len()));
-        }
-    }
-    if got.totals.iter().flatten().collect::<BTreeSet<_>>().len() > 1 {
-        errs.push(format!("total changes between pages: {:?}", got.totals));
-    }
-    if let Some(size) = case["page_size"].as_u64() {
-        let (size, n) = (size as usize, got.page_sizes.len());
-        if got.page_sizes.iter().enumerate().any(|(i, s)| *s > size || (i + 1 < n && *s != size)) {
-            errs.push(format!("page sizes {:?} with _count={size}", got.page_sizes));
-        }
-    }
-    if let Some(rels) = case["second_page_links"].as_array() {
-        let have = got.links.get(1).cloned().unwrap_or_default();
-        for r in rels.iter().filter_map(Value::as_str) {
-            if !have.contains(&r) {
-                errs.push(format!("second page has links {have:?}, no '{r}'"));
-            }
-        }
-    }
-    for bad in case["self_lacks"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        if got.self_link.contains(bad) {
-            errs.push(format!("self link parameters {:?} show '{bad}'", got.self_link));
-        }
-    }
-    for good in case["self_has"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        if !got.self_link.contains(good) {
-            errs.push(format!("self link parameters {:?} lack '{good}'", got.self_link));
-        }
-    }
-    if case["includes_every_page"].as_bool().unwrap_or(false) && got.page_includes.iter().zip(&got.page_sizes).any(|(i, m)| *m > 0 && *i == 0) {
-        errs.push(format!("a page with matches has no included resources: {:?}", got.page_includes));
-    }
-    if case["no_entries"].as_bool().unwrap_or(false) && !got.matches.is_empty() {
-        errs.push(format!("entries {:?} with _summary=count", got.matches));
-    }
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+    let again = match case.get("groups") {
+        Some(_) => Some(run_case(fhir, tenant, case).await.map_err(|e| e.1)?),
+        None => None,
+    };
+    checks::check(case, &got, again.as_ref())
 }
 
 fn fhir_with(index: Arc<OpenSearchIndex>, schema: Arc<SchemaCell>, dir: &std::path::Path) -> Fhir {

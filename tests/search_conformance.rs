@@ -22,10 +22,13 @@
 //!   have; `subsetted`: each match is tagged SUBSETTED.
 //! - `known_failure`: reason; the case is expected to fail (and errors when it passes).
 mod common;
+#[path = "search/checks.rs"]
+mod checks;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
+use checks::{load_json, Got};
 use common::*;
 use serde_json::Value;
 
@@ -58,56 +61,9 @@ impl Target {
     }
 }
 
-fn load_json(name: &str) -> Value {
-    let path = format!("{}/tests/search/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {path}: {e}"))
-}
-
-/// The resource type searched by a case path (for ids written without a type).
-fn searched_type(path: &str) -> Option<String> {
-    let p = path.split('?').next().unwrap_or("");
-    let segs: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != "_search").collect();
-    match segs.as_slice() {
-        [t] | [_, _, t] => Some(t.to_string()),
-        _ => None,
-    }
-}
-
-fn full_ids(v: Option<&Value>, ty: &Option<String>) -> Option<Vec<String>> {
-    let arr = v?.as_array()?;
-    Some(
-        arr.iter()
-            .map(|x| {
-                let s = x.as_str().expect("ids are strings");
-                match (s.contains('/'), ty) {
-                    (false, Some(t)) => format!("{t}/{s}"),
-                    _ => s.to_string(),
-                }
-            })
-            .collect(),
-    )
-}
-
 fn entry_id(e: &Value) -> String {
     let r = &e["resource"];
     format!("{}/{}", r["resourceType"].as_str().unwrap_or("?"), r["id"].as_str().unwrap_or("?"))
-}
-
-/// What one search returned (all pages when paged).
-#[derive(Default)]
-struct Got {
-    matches: Vec<String>,
-    match_resources: Vec<Value>,
-    includes: Vec<String>,
-    outcomes: usize,
-    outcome_text: Vec<String>,
-    /// Link relations of each page.
-    links: Vec<Vec<String>>,
-    self_links: Vec<String>,
-    totals: Vec<Option<u64>>,
-    page_sizes: Vec<usize>,
-    page_includes: Vec<usize>,
 }
 
 async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), String> {
@@ -147,8 +103,8 @@ async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), Stri
         got.totals.push(bundle.get("total").and_then(Value::as_u64));
         let links = bundle["link"].as_array().cloned().unwrap_or_default();
         got.links.push(links.iter().filter_map(|l| l["relation"].as_str().map(str::to_string)).collect());
-        if let Some(s) = links.iter().find(|l| l["relation"] == "self").and_then(|l| l["url"].as_str()) {
-            got.self_links.push(s.to_string());
+        if let Some(s) = links.iter().find(|l| l["relation"] == "self").and_then(|l| l["url"].as_str()).filter(|_| got.self_link.is_empty()) {
+            got.self_link = s.to_string();
         }
         let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
         let mut n = 0;
@@ -166,7 +122,7 @@ async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), Stri
                 }
                 Some("outcome") => {
                     check_outcome(&e["resource"]).map_err(|m| format!("outcome entry: {m}"))?;
-                    got.outcomes += 1;
+                    got.outcome = true;
                     for i in e["resource"]["issue"].as_array().into_iter().flatten() {
                         got.outcome_text.push(i["diagnostics"].as_str().unwrap_or("").to_string());
                     }
@@ -190,13 +146,7 @@ async fn run_search(t: &Target, case: &Value) -> Result<(u16, Got, String), Stri
     Ok((status, got, String::new()))
 }
 
-fn set(v: &[String]) -> BTreeSet<String> {
-    v.iter().cloned().collect()
-}
-
 async fn check_case(t: &Target, case: &Value) -> Result<(), String> {
-    let path = case["get"].as_str().or(case["post"].as_str()).unwrap_or("");
-    let ty = searched_type(path);
     let want_status = case["status"].as_u64().unwrap_or(200) as u16;
     let (status, got, err_body) = run_search(t, case).await?;
     if status != want_status {
@@ -206,132 +156,11 @@ async fn check_case(t: &Target, case: &Value) -> Result<(), String> {
         let v: Value = serde_json::from_str(&err_body).map_err(|_| format!("{status} body is not JSON: {}", truncate(&err_body, 200)))?;
         return check_outcome(&v).map_err(|m| format!("{status} without a proper OperationOutcome: {m}"));
     }
-    let mut errs = Vec::new();
-    if set(&got.matches).len() != got.matches.len() {
-        errs.push(format!("duplicate matches: {:?}", got.matches));
-    }
-    if let Some(want) = full_ids(case.get("ids"), &ty) {
-        if set(&want) != set(&got.matches) {
-            errs.push(format!("matches {:?}, expected {:?}", set(&got.matches), set(&want)));
-        }
-    }
-    if let Some(want) = full_ids(case.get("order"), &ty) {
-        if want != got.matches {
-            errs.push(format!("matches in order {:?}, expected {:?}", got.matches, want));
-        }
-    }
-    if let Some(groups) = case["groups"].as_array() {
-        let mut at = 0;
-        for g in groups {
-            let g = set(&full_ids(Some(g), &ty).unwrap_or_default());
-            let end = (at + g.len()).min(got.matches.len());
-            if set(&got.matches[at..end]) != g {
-                errs.push(format!("matches {:?}: positions {at}..{end} are not the group {g:?}", got.matches));
-                break;
-            }
-            at = end;
-        }
-        if at != got.matches.len() {
-            errs.push(format!("matches {:?} has more than the groups", got.matches));
-        }
-        let (_, again, _) = run_search(t, case).await?;
-        if again.matches != got.matches {
-            errs.push(format!("not deterministic: {:?} then {:?}", got.matches, again.matches));
-        }
-    }
-    for id in full_ids(case.get("contains"), &ty).unwrap_or_default() {
-        if !got.matches.contains(&id) {
-            errs.push(format!("{id} missing from matches {:?}", got.matches));
-        }
-    }
-    for id in full_ids(case.get("excludes"), &ty).unwrap_or_default() {
-        if got.matches.contains(&id) {
-            errs.push(format!("{id} must not match; matches {:?}", got.matches));
-        }
-    }
-    let want_inc = full_ids(case.get("includes"), &ty).unwrap_or_default();
-    let inc_dups = set(&got.includes).len() != got.includes.len() && !case["paged"].as_bool().unwrap_or(false);
-    if set(&want_inc) != set(&got.includes) || inc_dups {
-        errs.push(format!("includes {:?}, expected {:?}", got.includes, set(&want_inc)));
-    }
-    let want_outcome = case["outcome"].as_bool().unwrap_or(false);
-    if want_outcome && got.outcomes == 0 {
-        errs.push("no search.mode=outcome entry reporting the ignored parameter".into());
-    }
-    if !want_outcome && got.outcomes > 0 {
-        errs.push(format!("unexpected search.mode=outcome entry: {:?}", got.outcome_text));
-    }
-    let first_total = got.totals.first().copied().flatten();
-    if let Some(want) = case["total"].as_u64() {
-        if first_total != Some(want) {
-            errs.push(format!("total {first_total:?}, expected {want}"));
-        }
-    } else if case["no_total"].as_bool().unwrap_or(false) {
-        if first_total.is_some() {
-            errs.push(format!("total {first_total:?} present with _total=none"));
-        }
-    } else if let (Some(tot), true) = (first_total, case.get("ids").is_some() || case.get("order").is_some()) {
-        if tot as usize != got.matches.len() {
-            errs.push(format!("total {tot} but {} matches", got.matches.len()));
-        }
-    }
-    if got.totals.iter().flatten().collect::<BTreeSet<_>>().len() > 1 {
-        errs.push(format!("total changes between pages: {:?}", got.totals));
-    }
-    if let Some(size) = case["page_size"].as_u64() {
-        let size = size as usize;
-        let n = got.page_sizes.len();
-        for (i, s) in got.page_sizes.iter().enumerate() {
-            if *s > size || (i + 1 < n && *s != size) {
-                errs.push(format!("page sizes {:?} with _count={size}", got.page_sizes));
-                break;
-            }
-        }
-    }
-    if let Some(rels) = case["second_page_links"].as_array() {
-        let have = got.links.get(1).cloned().unwrap_or_default();
-        for r in rels.iter().filter_map(Value::as_str) {
-            if !have.iter().any(|h| h == r) {
-                errs.push(format!("second page has links {have:?}, no '{r}'"));
-            }
-        }
-    }
-    for bad in case["self_lacks"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        if got.self_links.first().is_some_and(|s| s.contains(bad)) {
-            errs.push(format!("self link {:?} shows '{bad}', which was not applied", got.self_links.first()));
-        }
-    }
-    for good in case["self_has"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        if !got.self_links.first().is_some_and(|s| s.contains(good)) {
-            errs.push(format!("self link {:?} does not show '{good}'", got.self_links.first()));
-        }
-    }
-    if case["includes_every_page"].as_bool().unwrap_or(false) && got.page_includes.iter().zip(&got.page_sizes).any(|(i, m)| *m > 0 && *i == 0) {
-        errs.push(format!("a page with matches has no included resources: includes per page {:?}", got.page_includes));
-    }
-    if case["no_entries"].as_bool().unwrap_or(false) && !got.matches.is_empty() {
-        errs.push(format!("entries {:?} with _summary=count", got.matches));
-    }
-    for r in &got.match_resources {
-        let id = r["id"].as_str().unwrap_or("?");
-        for k in case["has"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if r.get(k).is_none() {
-                errs.push(format!("{id} lacks '{k}'"));
-            }
-        }
-        for k in case["lacks"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if r.get(k).is_some() {
-                errs.push(format!("{id} has '{k}'"));
-            }
-        }
-        if case["subsetted"].as_bool().unwrap_or(false) {
-            let tagged = r["meta"]["tag"].as_array().into_iter().flatten().any(|t| t["code"] == "SUBSETTED");
-            if !tagged {
-                errs.push(format!("{id} not tagged SUBSETTED"));
-            }
-        }
-    }
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("; ")) }
+    let again = match case.get("groups") {
+        Some(_) => Some(run_search(t, case).await?.1),
+        None => None,
+    };
+    checks::check(case, &got, again.as_ref())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
