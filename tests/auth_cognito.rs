@@ -1,13 +1,11 @@
-//! Cognito-shaped tokens from Cognito emulated by `moto[server]` (started here from the
-//! virtualenv that scripts/test.sh creates in .cache/venv-moto). Its JWKS is served at
-//! `/<pool>/.well-known/jwks.json`; its `iss` is the AWS address, not the emulator's, which
-//! is why issuer and JWKS URL are configured separately.
+//! Cognito-shaped tokens from Cognito emulated by `moto[server]` (started by `common::aws`
+//! from the virtualenv that scripts/test.sh creates in .cache/venv-moto). Its JWKS is served
+//! at `/<pool>/.well-known/jwks.json`; its `iss` is the AWS address, not the emulator's,
+//! which is why issuer and JWKS URL are configured separately.
 mod auth_support;
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use auth_support::{assert_denied, call};
 use base64::Engine;
@@ -15,53 +13,14 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 struct Moto {
-    child: Child,
     url: String,
     http: reqwest::Client,
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server() -> PathBuf {
-    let path = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/venv-moto/bin/moto_server"));
-    assert!(
-        path.exists(),
-        "moto[server] is not installed at {}: run `bash scripts/test.sh` (it creates .cache/venv-moto) or set MOTO_SERVER; \
-         the Cognito emulation tests cannot run without it",
-        path.display()
-    );
-    path
-}
-
 impl Moto {
-    async fn start() -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(moto_server())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let url = format!("http://127.0.0.1:{port}");
+    fn start() -> Moto {
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
-        let moto = Moto { child, url, http };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if moto.http.get(format!("{}/moto-api/", moto.url)).send().await.is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "moto_server did not start within 60 s");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        moto
+        Moto { url: common::aws::moto_url().to_string(), http }
     }
 
     async fn call(&self, target: &str, body: Value) -> Value {
@@ -119,7 +78,7 @@ fn claims_of(token: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cognito_tokens_from_moto() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let (pool, client) = moto.pool("hearth").await;
     let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{pool}");
     let jwks = format!("{}/{pool}/.well-known/jwks.json", moto.url);

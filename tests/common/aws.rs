@@ -70,11 +70,17 @@ fn start_osmem() -> (Child, String) {
     (child, url)
 }
 
+/// moto alone (e.g. for Cognito), started once per test process; its URL.
+pub fn moto_url() -> &'static str {
+    static MOTO: OnceLock<(Child, String)> = OnceLock::new();
+    &MOTO.get_or_init(start_moto).1
+}
+
 pub fn emulators() -> &'static Emulators {
     static EMU: OnceLock<Emulators> = OnceLock::new();
     EMU.get_or_init(|| {
-        let (moto, moto_url) = start_moto();
-        let mut children = vec![moto];
+        let moto_url = moto_url().to_string();
+        let mut children = Vec::new();
         let opensearch_url = match std::env::var("OPENSEARCH_URL") {
             Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
             _ => {
