@@ -61,23 +61,30 @@ fi
 # osmem-server (the OpenSearch REST API, in memory) in .cache/venv-moto ---
 # Reused when present. The tests start them (127.0.0.1, random ports) and fail, rather
 # than skip, when they are missing.
+# Creates (or reuses) the virtualenv $1, in which `python -c "$2"` must succeed, with the
+# pinned packages given after them.
+ensure_venv() {
+    local venv="$1" check="$2"
+    shift 2
+    if "$venv/bin/python" -c "$check" >/dev/null 2>&1; then return; fi
+    log "creating $venv with $*"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        log "python3 -m venv failed; installing python3-venv"
+        local SUDO=""
+        if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+}
+
 setup_moto() {
     local venv="$ROOT/.cache/venv-moto"
-    local pins=("moto[server]==5.2.5" "osmem-server==0.1.6")
-    if ! "$venv/bin/python" -c 'import moto.server, flask, osmem_server' >/dev/null 2>&1 || [ ! -x "$venv/bin/moto_server" ]; then
-        log "creating $venv with ${pins[*]}"
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-            log "python3 -m venv failed; installing python3-venv"
-            local SUDO=""
-            if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-            $SUDO apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
-            rm -rf "$venv"
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
-    fi
+    ensure_venv "$venv" 'import os, sys, moto.server, flask, osmem_server; sys.exit(not os.access(os.path.join(os.path.dirname(sys.executable), "moto_server"), os.X_OK))' \
+        "moto[server]==5.2.5" "osmem-server==0.1.6"
     export MOTO_SERVER="$venv/bin/moto_server"
     OSMEM_SERVER_BIN="$("$venv/bin/python" -c 'import osmem_server; print(osmem_server.resolve_binary())')"
     export OSMEM_SERVER_BIN
@@ -113,21 +120,7 @@ HEARTH_TEST_BACKEND=aws run_tests "${aws_args[@]}" "$@" || status=1
 # app contract, runs checkov, and closes with "terraform: N passed, M failed, K skipped".
 check_terraform() {
     local venv="$ROOT/.cache/venv-infra"
-    local pins=(checkov==3.3.30 python-hcl2==8.1.4)
-    if ! "$venv/bin/python" -c 'import checkov, hcl2' >/dev/null 2>&1; then
-        log "creating $venv with ${pins[*]}"
-        rm -rf "$venv"
-        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-            log "python3 -m venv failed; installing python3-venv"
-            SUDO=""
-            if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-            $SUDO apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
-            rm -rf "$venv"
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
-    fi
+    ensure_venv "$venv" 'import checkov, hcl2' checkov==3.3.30 python-hcl2==8.1.4
     log "checking infra/terraform (python-hcl2 structure test + checkov)"
     "$venv/bin/python" scripts/check_terraform.py
 }
