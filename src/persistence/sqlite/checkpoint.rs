@@ -18,15 +18,18 @@ use rusqlite::Connection;
 const DELAY: Duration = Duration::from_millis(200);
 /// Under a steady stream of commits, the time between checkpoints.
 const BUSY_INTERVAL: Duration = Duration::from_millis(1000);
-/// WAL pages beyond which the writer checkpoints before its next transaction (64 MB).
-const WRITER_LIMIT: i64 = 16_384;
-/// SQLite's own automatic checkpoint in the writer, a last resort (256 MB).
-pub const AUTOCHECKPOINT: i64 = 65_536;
+/// WAL size beyond which the writer checkpoints before its next transaction.
+const WRITER_LIMIT_BYTES: i64 = 64 << 20;
+/// SQLite's own automatic checkpoint in the writer, a last resort, in pages (256 MB with
+/// 16 KiB pages, 64 MB in a database of 4 KiB pages).
+pub const AUTOCHECKPOINT: i64 = 16_384;
 
 pub struct Checkpointer {
     wake: SyncSender<()>,
     /// WAL size in pages at the last checkpoint.
     frames: Arc<AtomicI64>,
+    /// [`WRITER_LIMIT_BYTES`] in pages of this database (0 until the writer's first check).
+    limit: AtomicI64,
 }
 
 /// `PRAGMA wal_checkpoint(PASSIVE)`: the WAL's size in pages (`-1` if unknown).
@@ -47,7 +50,7 @@ impl Checkpointer {
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no checkpoint thread; the writer checkpoints");
         }
-        Checkpointer { wake, frames }
+        Checkpointer { wake, frames, limit: AtomicI64::new(0) }
     }
 
     /// After a commit: a checkpoint is wanted soon.
@@ -60,10 +63,16 @@ impl Checkpointer {
     /// Before a write transaction: when the WAL is large, copy what is left of it (the
     /// thread has done most) so that this transaction starts the WAL over.
     pub fn bound(&self, writer: &Connection) {
-        if self.frames.load(Ordering::Relaxed) > WRITER_LIMIT {
+        let mut limit = self.limit.load(Ordering::Relaxed);
+        if limit == 0 {
+            let page: i64 = writer.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap_or(4096).max(512);
+            limit = WRITER_LIMIT_BYTES / page;
+            self.limit.store(limit, Ordering::Relaxed);
+        }
+        if self.frames.load(Ordering::Relaxed) > limit {
             let n = passive(writer);
             // The WAL restarts with the next transaction when everything was copied.
-            self.frames.store(if n > WRITER_LIMIT { n } else { 0 }, Ordering::Relaxed);
+            self.frames.store(if n > limit { n } else { 0 }, Ordering::Relaxed);
         }
     }
 }

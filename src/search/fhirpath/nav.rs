@@ -26,6 +26,20 @@ fn typed<'a>(v: &'a Value, ty: &'static str) -> Node<'a> {
 
 static NULL: Value = Value::Null;
 
+/// The `_name` sibling of member `name` (a primitive's id and extensions), looked up
+/// without building the key on the heap.
+fn underscored<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    let mut buf = [0u8; 64];
+    let n = name.len() + 1;
+    if n > buf.len() {
+        return obj.get(&format!("_{name}"));
+    }
+    buf[0] = b'_';
+    buf[1..n].copy_from_slice(name.as_bytes());
+    // '_' followed by a str is a str.
+    std::str::from_utf8(&buf[..n]).ok().and_then(|k| obj.get(k))
+}
+
 /// Pushes the value(s) of one JSON property, paired with the primitive extension content of
 /// its `_name` sibling (a value that is only extended appears as a node with a null value).
 fn push_values<'a>(v: Option<&'a Value>, ext: Option<&'a Value>, mk: &dyn Fn(&'a Value) -> Node<'a>, out: &mut Vec<Item<'a>>) {
@@ -96,13 +110,13 @@ pub fn child<'a>(node: &Node<'a>, name: &str, out: &mut Vec<Item<'a>>) {
                         }
                         let Some(&(ki, ti)) = ch.keys.get(k.as_str()) else { continue };
                         if let (true, Some(ty)) = (ki == ei, e.types.get(ti)) {
-                            push_values(Some(v), obj.get(&format!("_{k}")), &|x| typed(x, ty.as_str()), out);
+                            push_values(Some(v), underscored(obj, k), &|x| typed(x, ty.as_str()), out);
                         }
                     }
                     return;
                 }
                 let v = obj.get(name);
-                let ext = obj.get(&format!("_{name}"));
+                let ext = underscored(obj, name);
                 if v.is_none() && ext.is_none() {
                     return;
                 }
@@ -128,20 +142,20 @@ pub fn child<'a>(node: &Node<'a>, name: &str, out: &mut Vec<Item<'a>>) {
     if let Some((td, path)) = node.def {
         let hit = td.children_of(path).and_then(|ch| ch.keys.get(name)).and_then(|&(ei, ti)| td.elements.get(ei)?.types.get(ti));
         if let Some(ty) = hit {
-            push_values(obj.get(name), obj.get(&format!("_{name}")), &|x| typed(x, ty.as_str()), out);
+            push_values(obj.get(name), underscored(obj, name), &|x| typed(x, ty.as_str()), out);
             return;
         }
     }
     // Unknown element: plain lookup, then choice suffixes.
-    if obj.contains_key(name) || obj.contains_key(&format!("_{name}")) {
-        push_values(obj.get(name), obj.get(&format!("_{name}")), &|x| untyped(x), out);
+    if obj.contains_key(name) || underscored(obj, name).is_some() {
+        push_values(obj.get(name), underscored(obj, name), &|x| untyped(x), out);
         return;
     }
     for (k, v) in obj {
         if let Some(suffix) = k.strip_prefix(name) {
             if suffix.starts_with(|c: char| c.is_ascii_uppercase()) {
                 if let Some(ty) = suffix_type(suffix) {
-                    push_values(Some(v), obj.get(&format!("_{k}")), &|x| typed(x, ty), out);
+                    push_values(Some(v), underscored(obj, k), &|x| typed(x, ty), out);
                 }
             }
         }
@@ -169,11 +183,11 @@ pub fn children<'a>(node: &Node<'a>, out: &mut Vec<Item<'a>>) {
         match e {
             Some((e, ti)) if e.is_choice => {
                 if let Some(ty) = e.types.get(ti) {
-                    push_values(Some(v), obj.get(&format!("_{k}")), &|x| typed(x, ty.as_str()), out);
+                    push_values(Some(v), underscored(obj, k), &|x| typed(x, ty.as_str()), out);
                 }
             }
             Some(_) => child(node, k, out),
-            None => push_values(Some(v), obj.get(&format!("_{k}")), &|x| untyped(x), out),
+            None => push_values(Some(v), underscored(obj, k), &|x| untyped(x), out),
         }
     }
 }
