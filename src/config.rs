@@ -100,6 +100,9 @@ pub struct ServeConfig {
     /// $ingest-document: OCR engine, `tesseract` or `textract` (needs the `aws` feature).
     #[arg(long, env = "HEARTH_INGEST_OCR", default_value = "tesseract")]
     pub ingest_ocr: String,
+    /// $ingest-document: list extraction, `blueprint` or `comprehend-medical` (`aws` feature).
+    #[arg(long, env = "HEARTH_INGEST_EXTRACT", default_value = "blueprint")]
+    pub ingest_extract: String,
     /// Authentication: `none` (only allowed on a loopback address unless
     /// --insecure-no-auth), `jwt` (tokens of an OpenID Connect issuer, e.g. Cognito) or `dev`
     /// (tokens minted by `hearth token`). Default: none.
@@ -219,6 +222,7 @@ impl ServeConfig {
             },
             ocr: true,
             ocr_engine: self.ingest_ocr.to_ascii_lowercase(),
+            extractor: self.ingest_extract.to_ascii_lowercase(),
         }
     }
 }

@@ -136,3 +136,14 @@ async fn a_reference_needs_read_access_to_the_document() {
     let r = auth_support::call(&s, Method::POST, "/$ingest-document", Some(&tok("ingest-and-read")), Some(&body)).await;
     r.expect(200, "with read access");
 }
+
+#[tokio::test]
+async fn an_unavailable_engine_is_named_and_nothing_is_written() {
+    for (flag, value, setting) in [("--ingest-ocr", "no-such-ocr", "HEARTH_INGEST_OCR"), ("--ingest-extract", "no-such-service", "HEARTH_INGEST_EXTRACT")] {
+        let s = TestServer::start_with_args(&[flag, value]);
+        let r = s.send(s.req(Method::POST, "/$ingest-document").header("content-type", "application/pdf").body(corpus("001-summary.pdf"))).await;
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert!(r.text().contains(setting), "{}", r.text());
+        assert_eq!(s.system_history_count().await, 0);
+    }
+}

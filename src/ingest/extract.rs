@@ -54,7 +54,7 @@ impl Extraction {
 
 /// A field-extraction stage (Comprehend Medical or Bedrock Data Automation could replace it).
 pub trait FieldExtractor: Send + Sync {
-    fn extract(&self, sections: &[Section]) -> Extraction;
+    fn extract(&self, sections: &[Section]) -> Result<Extraction, super::IngestError>;
 }
 
 pub struct BlueprintExtractor {
@@ -67,7 +67,7 @@ const INVALID: f32 = 0.35;
 const OTHER_SECTION: f32 = 0.85;
 
 impl FieldExtractor for BlueprintExtractor {
-    fn extract(&self, sections: &[Section]) -> Extraction {
+    fn extract(&self, sections: &[Section]) -> Result<Extraction, super::IngestError> {
         let mut ex = Extraction::default();
         for s in sections {
             if let Some(list) = self.blueprint.list_for_section(&s.kind) {
@@ -76,7 +76,7 @@ impl FieldExtractor for BlueprintExtractor {
                 self.scalars(s, &mut ex);
             }
         }
-        ex
+        Ok(ex)
     }
 }
 

@@ -6,6 +6,9 @@
 //! `terminology::Coder`) so a cloud service (Textract, Comprehend Medical) can replace it.
 pub mod blueprint;
 pub mod bundle;
+pub mod comprehend;
+#[cfg(feature = "aws")]
+pub mod comprehend_aws;
 pub mod extract;
 pub mod icd10cm;
 pub mod layout;
@@ -52,11 +55,13 @@ pub struct Settings {
     pub ocr: bool,
     /// The OCR engine: `tesseract` (when installed) or `textract` (feature `aws`).
     pub ocr_engine: String,
+    /// The extraction of clinical lists: `blueprint` or `comprehend-medical` (feature `aws`).
+    pub extractor: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_pages: 50, min_confidence: 0.6, low_confidence: LowConfidence::Flag, ocr: true, ocr_engine: "tesseract".into() }
+        Settings { max_pages: 50, min_confidence: 0.6, low_confidence: LowConfidence::Flag, ocr: true, ocr_engine: "tesseract".into(), extractor: "blueprint".into() }
     }
 }
 
@@ -83,6 +88,8 @@ pub enum IngestError {
     NotImage(String),
     #[error("OCR failed: {0}")]
     Ocr(String),
+    #[error("the extraction service failed: {0}")]
+    Service(String),
     #[error("no text could be read from the document")]
     NoText,
     #[error("{0}")]
@@ -94,7 +101,7 @@ impl From<IngestError> for FhirError {
         match e {
             IngestError::Unsupported(_) => FhirError::UnsupportedMediaType(e.to_string()),
             IngestError::TooManyPages(..) | IngestError::ImageTooLarge(..) => FhirError::PayloadTooLarge(e.to_string()),
-            IngestError::Ocr(_) => FhirError::Internal(e.to_string()),
+            IngestError::Ocr(_) | IngestError::Service(_) => FhirError::Internal(e.to_string()),
             _ => FhirError::Invalid(vec![Issue::error("processing", e.to_string())]),
         }
     }
@@ -131,6 +138,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Text, sections and fields of a document (CPU only; nothing is written).
 pub fn analyse(bytes: &[u8], content_type: &str, settings: &Settings, ocr: Option<&dyn TextSource>) -> Result<Analysis, IngestError> {
+    analyse_with(bytes, content_type, settings, ocr, &BlueprintExtractor { blueprint: Blueprint::shipped() })
+}
+
+/// `analyse` with another extraction stage.
+pub fn analyse_with(bytes: &[u8], content_type: &str, settings: &Settings, ocr: Option<&dyn TextSource>, extractor: &dyn FieldExtractor) -> Result<Analysis, IngestError> {
     let started = Instant::now();
     let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let pages = match ct.as_str() {
@@ -144,7 +156,7 @@ pub fn analyse(bytes: &[u8], content_type: &str, settings: &Settings, ocr: Optio
     };
     let bp = Blueprint::shipped();
     let sections = HeadingSegmenter { blueprint: bp }.segment(&pages);
-    let extraction = BlueprintExtractor { blueprint: bp }.extract(&sections);
+    let extraction = extractor.extract(&sections)?;
     if extraction.fields.is_empty() && extraction.items.is_empty() && pages.iter().all(|p| p.lines.is_empty()) {
         return Err(IngestError::NoText);
     }
@@ -240,6 +252,22 @@ async fn ocr_service(settings: &Settings) -> Result<Option<&'static dyn TextSour
     }
 }
 
+/// The entity service named by the settings, when extraction is not the blueprint alone.
+async fn entity_service(settings: &Settings) -> Result<Option<&'static dyn comprehend::EntityDetector>, FhirError> {
+    match settings.extractor.as_str() {
+        "blueprint" | "" => Ok(None),
+        #[cfg(feature = "aws")]
+        "comprehend-medical" => {
+            static CM: tokio::sync::OnceCell<comprehend_aws::ComprehendMedical> = tokio::sync::OnceCell::const_new();
+            let c = CM.get_or_init(|| comprehend_aws::ComprehendMedical::new(tokio::runtime::Handle::current())).await;
+            Ok(Some(c as &dyn comprehend::EntityDetector))
+        }
+        other => Err(FhirError::Internal(format!(
+            "extraction '{other}' is not available in this build (HEARTH_INGEST_EXTRACT: blueprint, or comprehend-medical with the aws feature)"
+        ))),
+    }
+}
+
 /// The result of an ingestion: what was read, the transaction's outcome, the warnings.
 pub struct Ingested {
     pub analysis: Analysis,
@@ -264,10 +292,14 @@ pub async fn ingest(
     }
     let (b2, s2, ct2) = (bytes.clone(), settings.clone(), content_type.clone());
     let service = ocr_service(&settings).await?;
+    let detector = entity_service(&settings).await?;
     let analysis = tokio::task::spawn_blocking(move || {
         let local = if s2.ocr && service.is_none() { ocr::TesseractOcr::detect() } else { None };
         let engine = service.or(local.as_ref().map(|e| e as &dyn TextSource));
-        analyse(&b2, &ct2, &s2, engine)
+        match detector {
+            Some(d) => analyse_with(&b2, &ct2, &s2, engine, &comprehend::ComprehendMedicalExtractor { blueprint: Blueprint::shipped(), detector: d }),
+            None => analyse(&b2, &ct2, &s2, engine),
+        }
     })
         .await
         .map_err(|e| FhirError::Internal(format!("ingest task failed: {e}")))??;
