@@ -229,3 +229,31 @@ async fn a_scanned_pdf_is_read_by_ocr_into_a_known_patient() {
     assert!(total(&s, "/Observation?subject=Patient/scan1").await >= 5);
     assert_eq!(total(&s, "/Patient").await, 1);
 }
+
+#[tokio::test]
+async fn an_async_result_outlives_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = TestServer::start_in(dir.path());
+    let r = s.send(s.req(Method::POST, "/$ingest-document").header("content-type", "application/pdf").header("prefer", "respond-async").body(corpus("001-summary.pdf"))).await;
+    r.expect(202, "async ingest");
+    let url = r.header("content-location").expect("Content-Location");
+    let path = url.split("/fhir").nth(1).expect("path under the base").to_string();
+    let mut first = None;
+    for _ in 0..200 {
+        let st = s.get(&path).await;
+        if st.status == 200 {
+            first = Some(st.json());
+            break;
+        }
+        assert_eq!(st.status, 202, "{}", st.text());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let first = first.expect("the job finished");
+    s.stop();
+    let s2 = TestServer::start_in(dir.path());
+    let again = s2.get(&path).await;
+    again.expect(200, "status after a restart");
+    assert_eq!(again.json(), first);
+    s2.get("/$ingest-status/00000000-0000-0000-0000-000000000000").await.expect(404, "unknown job");
+    s2.get("/$ingest-status/..%2F..%2Fhearth.db").await.expect(404, "not a job id");
+}

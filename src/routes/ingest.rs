@@ -4,8 +4,7 @@
 //! transaction-response Bundle and each value's confidence.
 //! With `Prefer: respond-async` the answer is 202 with a `Content-Location` status URL
 //! (`[base]/$ingest-status/[job]`: 202 while running, then the result's status and body).
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Response, StatusCode};
@@ -18,6 +17,7 @@ use crate::error::{FhirError, Result};
 use crate::fhir::meta;
 
 mod input;
+mod jobs;
 
 pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>) -> Result<Response<Body>> {
     fr.negotiate(false)?;
@@ -49,15 +49,15 @@ pub async fn ingest(app: &AppState, fr: &mut FhirRequest, patient: Option<&str>)
         });
         let job = uuid::Uuid::new_v4().to_string();
         let (tenant, base) = (fr.tenant.clone(), fr.out.base_url.clone());
-        jobs_put(&job, Job::Running);
+        jobs::started(&fhir, &tenant, &job).await;
         let id = job.clone();
         tokio::spawn(async move {
             let result = crate::ingest::ingest(&fhir, &tenant, &base, limits, bytes, doc_type, patient, settings).await;
-            let done = match result {
-                Ok(ing) => Job::Done(200, answer(&ing)),
-                Err(e) => Job::Done(e.status(), crate::fhir::outcome::operation_outcome(&e.issues())),
+            let (code, body) = match result {
+                Ok(ing) => (200, answer(&ing)),
+                Err(e) => (e.status(), crate::fhir::outcome::operation_outcome(&e.issues())),
             };
-            jobs_put(&id, done);
+            jobs::finished(&fhir, &tenant, &id, code, body).await;
         });
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::ACCEPTED;
@@ -74,46 +74,23 @@ fn wants_async(fr: &FhirRequest) -> bool {
     fr.headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).any(|v| v.split([',', ';']).any(|p| p.trim().eq_ignore_ascii_case("respond-async")))
 }
 
-enum Job {
-    Running,
-    Done(u16, Value),
-}
-
-fn jobs() -> &'static Mutex<HashMap<String, Job>> {
-    static JOBS: OnceLock<Mutex<HashMap<String, Job>>> = OnceLock::new();
-    JOBS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-fn jobs_put(id: &str, job: Job) {
-    if let Ok(mut j) = jobs().lock() {
-        // finished jobs are forgotten beyond 1,000 (in-memory status, this process only)
-        if j.len() >= 1000 {
-            let done: Vec<String> = j.iter().filter(|(_, v)| matches!(v, Job::Done(..))).map(|(k, _)| k.clone()).take(100).collect();
-            for k in done {
-                j.remove(&k);
-            }
-        }
-        j.insert(id.to_string(), job);
-    }
-}
-
-/// `GET [base]/$ingest-status/[job]`.
-pub async fn status(fr: &mut FhirRequest, job: &str) -> Result<Response<Body>> {
+/// `GET [base]/$ingest-status/[job]`: 202 while running, then the result; a job that a
+/// restart interrupted is a 500 saying so.
+pub async fn status(app: &AppState, fr: &mut FhirRequest, job: &str) -> Result<Response<Body>> {
     fr.negotiate(false)?;
-    let state = jobs().lock().ok().and_then(|j| match j.get(job) {
-        Some(Job::Running) => Some(None),
-        Some(Job::Done(code, body)) => Some(Some((*code, body.clone()))),
-        None => None,
-    });
-    match state {
-        None => Err(FhirError::NotFound(format!("no $ingest-document job '{}'", job.chars().take(80).collect::<String>()))),
-        Some(None) => {
+    let unknown = || FhirError::NotFound(format!("no $ingest-document job '{}'", job.chars().take(80).collect::<String>()));
+    if !jobs::valid_id(job) {
+        return Err(unknown());
+    }
+    match jobs::get(&app.fhir, &fr.tenant, job).await?.ok_or_else(unknown)? {
+        jobs::Job::Running => {
             let mut resp = Response::new(Body::empty());
             *resp.status_mut() = StatusCode::ACCEPTED;
             resp.headers_mut().insert("x-progress", header::HeaderValue::from_static("in progress"));
             Ok(resp)
         }
-        Some(Some((code, body))) => Ok(response::json_value(StatusCode::from_u16(code).unwrap_or(StatusCode::OK), &fr.out, &body)),
+        jobs::Job::Done(code, body) => Ok(response::json_value(StatusCode::from_u16(code).unwrap_or(StatusCode::OK), &fr.out, &body)),
+        jobs::Job::Interrupted => Err(FhirError::Internal(format!("$ingest-document job {job} was interrupted (the server restarted while it ran); send the document again"))),
     }
 }
 

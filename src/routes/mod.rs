@@ -95,7 +95,7 @@ async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
         ([t, "_search"], &Method::POST) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], true).await,
         (["$ingest-document"], &Method::POST) => ingest::ingest(app, fr, None).await,
         (["Patient", id, "$ingest-document"], &Method::POST) => ingest::ingest(app, fr, Some(id)).await,
-        (["$ingest-status", job], &Method::GET) => ingest::status(fr, job).await,
+        (["$ingest-status", job], &Method::GET) => ingest::status(app, fr, job).await,
         (["$reindex"], &Method::POST) => {
             fr.negotiate(false)?;
             let (custom, count) = interactions::reindex::reindex(fhir).await?;
