@@ -75,7 +75,7 @@ pub fn capability_statement(defs: &Definitions, registry: &Registry, base_url: &
             "operation": [{
                 "name": "ingest-document",
                 "definition": "http://hearth.dev/fhir/OperationDefinition/ingest-document",
-                "documentation": "POST a clinical document (application/pdf, or a Parameters with a 'document' attachment) to [base]/$ingest-document or [base]/Patient/[id]/$ingest-document: the fields read from it, with confidence, are written in one transaction"
+                "documentation": "POST a clinical document (application/pdf, image/png|jpeg|tiff, multipart/form-data, or a Parameters with a 'document' attachment or reference to a Binary or DocumentReference) to [base]/$ingest-document or [base]/Patient/[id]/$ingest-document: the fields read from it, with confidence, are written in one transaction"
             }],
             "compartment": [
                 "http://hl7.org/fhir/CompartmentDefinition/patient",
