@@ -8,6 +8,7 @@ pub mod fhir;
 pub mod import;
 pub mod ingest;
 pub mod interactions;
+pub mod linelog;
 pub mod observability;
 pub mod persistence;
 pub mod routes;

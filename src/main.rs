@@ -6,7 +6,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let (log, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).buffered_lines_limit(hearth::observability::QUEUED_LINES).finish(std::io::BufWriter::new(std::io::stderr()));
+    let log_sink = hearth::linelog::LineSink::new("hearth-log", std::io::stderr());
+    let log = log_sink.writer();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(log)
@@ -21,7 +22,7 @@ async fn main() -> std::process::ExitCode {
         None => hearth::server::serve(cli.serve).await,
     };
     // Every queued log line is written before the last words.
-    drop(log_guard);
+    drop(log_sink);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

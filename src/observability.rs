@@ -9,9 +9,6 @@ use tracing::Instrument;
 
 const HEADER: &str = "x-request-id";
 
-/// Lines a background log writer queues before writers wait (its queue is allocated up front).
-pub const QUEUED_LINES: usize = 4096;
-
 fn request_id(req: &Request<Body>) -> String {
     req.headers()
         .get(HEADER)

@@ -4,8 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::fmt::MakeWriter;
+use crate::linelog::{LineSink, LineWriter};
 
 #[derive(Debug, Serialize)]
 pub struct AuditRecord<'a> {
@@ -22,11 +21,10 @@ pub struct AuditRecord<'a> {
     pub outcome: &'static str,
 }
 
-/// Lines are queued and appended by a background thread (never dropped: a full queue
-/// makes the request wait), which writes what has queued up at once and flushes whenever
-/// the queue is empty; the queue is written out when the log is dropped.
+/// Lines are appended by a background thread (`linelog`): never dropped, written within
+/// milliseconds, and all written when the log is dropped.
 pub struct AuditLog {
-    file: Option<(NonBlocking, WorkerGuard)>,
+    file: Option<(LineWriter, LineSink)>,
 }
 
 impl AuditLog {
@@ -39,16 +37,16 @@ impl AuditLog {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
-        let (writer, guard) = NonBlockingBuilder::default().lossy(false).buffered_lines_limit(crate::observability::QUEUED_LINES).thread_name("hearth-audit").finish(std::io::BufWriter::new(file));
-        Ok(AuditLog { file: Some((writer, guard)) })
+        let sink = LineSink::new("hearth-audit", file);
+        Ok(AuditLog { file: Some((sink.writer(), sink)) })
     }
 
     pub fn write(&self, rec: &AuditRecord<'_>) {
         let Some((writer, _)) = &self.file else { return };
         let Ok(mut line) = serde_json::to_vec(rec) else { return };
         line.push(b'\n');
-        // One queued message per line, so lines never interleave.
-        if let Err(e) = writer.make_writer().write_all(&line) {
+        // One write per line, so lines never interleave.
+        if let Err(e) = writer.clone().write_all(&line) {
             tracing::error!(error = %e, "cannot write the audit log");
         }
     }
