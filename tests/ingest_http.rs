@@ -88,6 +88,15 @@ async fn a_text_pdf_becomes_coded_resources_once() {
     assert!(phone.as_str().is_some_and(|p| ec.ends_with(p)), "{}", patient["contact"]);
     let fam = truth["items"]["familyHistory"].as_array().expect("family").len() as u64;
     assert_eq!(total(&s, &format!("/FamilyMemberHistory?patient=Patient/{pid}")).await, fam);
+    // family conditions are coded like the patient's (ICD-10-CM only where the term maps)
+    let icd = hearth::ingest::icd10cm::Icd10Cm::shipped();
+    let fmh = s.get(&format!("/FamilyMemberHistory?patient=Patient/{pid}")).await.json();
+    for e in fmh["entry"].as_array().into_iter().flatten() {
+        let code = &e["resource"]["condition"][0]["code"];
+        let text = code["text"].as_str().expect("text");
+        let icd_code = code["coding"].as_array().into_iter().flatten().find(|c| c["system"] == "http://hl7.org/fhir/sid/icd-10-cm").map(|c| c["code"].clone());
+        assert_eq!(icd_code.as_ref().and_then(|c| c.as_str()), icd.lookup(text).map(|(k, _)| k), "{text}");
+    }
     let alcohol = s.get(&format!("/Observation?subject=Patient/{pid}&category=social-history&_count=10")).await.json();
     assert!(alcohol["entry"].as_array().into_iter().flatten().any(|e| e["resource"]["valueString"] == f["social.alcohol"] || e["resource"]["valueCodeableConcept"]["text"] == f["social.alcohol"]), "{alcohol}");
     let ci = s.get(&format!("/ClinicalImpression?subject=Patient/{pid}")).await.json();
@@ -110,7 +119,6 @@ async fn a_text_pdf_becomes_coded_resources_once() {
     // unknown terms are text only: every Condition coding is SNOMED CT or ICD-10-CM from the
     // shipped subsets, and the ICD-10-CM code is the one its text maps to
     let conds = s.get(&format!("/Condition?subject=Patient/{pid}&_count=100")).await.json();
-    let icd = hearth::ingest::icd10cm::Icd10Cm::shipped();
     let mut icd_coded = 0;
     for e in conds["entry"].as_array().into_iter().flatten() {
         let code = &e["resource"]["code"];
