@@ -281,7 +281,8 @@ async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntrie
 
 /// Parses and validates every entry, spread over the available cores: one thread per core
 /// takes chunks of entries until none is left. The threads are its own and run at a lower
-/// priority than the store's writer, which another Bundle may be using meanwhile.
+/// priority than the store's writer, which another Bundle may be using meanwhile; a Bundle
+/// of one chunk is validated on the calling thread.
 async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: RawEntries, base_url: String) -> Result<Vec<Result<Entry>>> {
     const CHUNK: usize = 64;
     let n = raw.len();
@@ -296,7 +297,6 @@ async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Raw
     }
     let chunks = Mutex::new(chunks);
     let work = move || -> Result<Vec<(usize, Vec<Result<Entry>>)>> {
-        priority::lower_this_thread();
         let mut done = Vec::new();
         loop {
             let next = chunks.lock().map_err(|_| FhirError::Internal("validation queue poisoned".into()))?.pop_front();
@@ -317,8 +317,19 @@ async fn parse_all(defs: &'static Definitions, registry: Arc<Registry>, raw: Raw
         }
     };
     let parts = tokio::task::spawn_blocking(move || {
+        if workers <= 1 {
+            // One chunk: no thread of its own is worth starting.
+            return work();
+        }
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(&work)).collect();
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        priority::lower_this_thread();
+                        work()
+                    })
+                })
+                .collect();
             let mut parts = Vec::new();
             for h in handles {
                 parts.extend(h.join().map_err(|_| FhirError::Internal("validation failed unexpectedly".into()))??);

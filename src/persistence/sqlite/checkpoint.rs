@@ -21,8 +21,8 @@ const BUSY_INTERVAL: Duration = Duration::from_millis(1000);
 /// WAL size beyond which the writer checkpoints before its next transaction.
 const WRITER_LIMIT_BYTES: i64 = 64 << 20;
 /// SQLite's own automatic checkpoint in the writer, a last resort, in pages (256 MB with
-/// 16 KiB pages, 64 MB in a database of 4 KiB pages).
-pub const AUTOCHECKPOINT: i64 = 16_384;
+/// SQLite's default 4 KiB pages).
+pub const AUTOCHECKPOINT: i64 = 65_536;
 
 pub struct Checkpointer {
     wake: SyncSender<()>,
