@@ -10,17 +10,13 @@ const NICE: i32 = 5;
 #[cfg(target_os = "linux")]
 pub fn lower_this_thread() {
     extern "C" {
-        fn gettid() -> i32;
         fn setpriority(which: i32, who: u32, prio: i32) -> i32;
     }
     const PRIO_PROCESS: i32 = 0;
-    // SAFETY: both calls take plain integers and only affect the calling thread.
+    // SAFETY: plain integers. On Linux the nice value belongs to each thread and `who = 0`
+    // names the calling thread. Failure (not allowed) leaves the priority as it was.
     unsafe {
-        let tid = gettid();
-        if tid > 0 {
-            // Failure (not allowed) only leaves the priority as it was.
-            setpriority(PRIO_PROCESS, tid as u32, NICE);
-        }
+        setpriority(PRIO_PROCESS, 0, NICE);
     }
 }
 
