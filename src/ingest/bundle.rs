@@ -30,6 +30,18 @@ pub struct Input<'a> {
     pub settings: &'a Settings,
     pub coder: &'a dyn Coder,
     pub blueprint: &'a Blueprint,
+    /// The store answers conditional criteria on `identifier` and `_id` only (AWS): the
+    /// Organization and a patient known by name and birth date are then matched through
+    /// identifiers derived from them, and the Provenance is written under a fixed id.
+    pub identifier_criteria_only: bool,
+    /// `Provenance/{provenance_id}` is already stored (read by the caller when
+    /// `identifier_criteria_only`): the document was ingested before.
+    pub provenance_stored: bool,
+}
+
+/// The fixed id of a document's Provenance where it cannot be created conditionally.
+pub fn provenance_id(sha256: &str) -> String {
+    format!("ingest-{}", &sha256[..sha256.len().min(40)])
 }
 
 pub struct Built {
@@ -129,6 +141,23 @@ impl<'a> Builder<'a> {
         (json!([{"system": INGEST_SYSTEM, "value": value}]), query(&[("identifier", &format!("{INGEST_SYSTEM}|{value}"))]))
     }
 
+    /// An identifier standing for what identifies a resource across documents (e.g. an
+    /// organisation's name): lower-case letters and digits joined by `-`.
+    fn derived_id(what: &str, parts: &[&str]) -> (Value, String) {
+        let words: Vec<String> = parts.iter().flat_map(|p| p.split(|c: char| !c.is_alphanumeric())).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        let value = format!("{what}-{}", words.join("-"));
+        (json!([{"system": INGEST_SYSTEM, "value": value}]), query(&[("identifier", &format!("{INGEST_SYSTEM}|{value}"))]))
+    }
+
+    /// Adds a PUT of `rtype/id` (created with that id, or replaced); returns its fullUrl.
+    fn put(&mut self, mut r: Value, id: &str) -> String {
+        r["id"] = json!(id);
+        let url = format!("{}/{id}", r["resourceType"].as_str().unwrap_or("Basic"));
+        let full = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+        self.entries.push(json!({"fullUrl": full, "resource": r, "request": {"method": "PUT", "url": url}}));
+        full
+    }
+
     fn code(&self, terminology: &str, text: &str, fixed: Option<&str>) -> Value {
         let coder = self.inp.coder;
         // `terminology` may name several (e.g. "snomed icd10cm"): one coding from each that knows the term.
@@ -218,8 +247,15 @@ pub fn build(inp: &Input) -> Result<Built, String> {
     });
     let facility = b.get("encounter.facility", "Encounter.serviceProvider");
     let org = facility.as_ref().map(|f| {
-        let r = json!({"resourceType": "Organization", "name": f.value});
-        b.add(r, &[("Organization.name", f)], Some(query(&[("name:exact", &f.value)])), true)
+        let mut r = json!({"resourceType": "Organization", "name": f.value});
+        let cond = if b.inp.identifier_criteria_only {
+            let (id, q) = Builder::derived_id("organization", &[&f.value]);
+            r["identifier"] = id;
+            q
+        } else {
+            query(&[("name:exact", &f.value)])
+        };
+        b.add(r, &[("Organization.name", f)], Some(cond), true)
     });
     // Encounter
     let mut encounter = None;
@@ -308,8 +344,15 @@ pub fn build(inp: &Input) -> Result<Built, String> {
         "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "CREATE"}], "text": "$ingest-document"},
         "agent": [{"who": {"display": "Hearth $ingest-document"}}],
         "entity": [{"role": "source", "what": {"reference": format!("Binary/{sha}")}}, {"role": "source", "what": {"reference": doc_url}}]});
-    let q = query(&[("entity", &format!("Binary/{sha}"))]);
-    b.add(prov, &[], Some(q), false);
+    if b.inp.identifier_criteria_only {
+        // Provenance has no identifier: one id per document, written once.
+        if !b.inp.provenance_stored {
+            b.put(prov, &provenance_id(sha));
+        }
+    } else {
+        let q = query(&[("entity", &format!("Binary/{sha}"))]);
+        b.add(prov, &[], Some(q), false);
+    }
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": b.entries});
     Ok(Built { bundle, warnings: b.warnings })
 }
@@ -340,7 +383,13 @@ fn patient(b: &mut Builder) -> Result<String, String> {
             let nm = r["name"][0].clone();
             let family = nm["family"].as_str().unwrap_or_default().to_string();
             let given = nm["given"][0].as_str().unwrap_or_default().to_string();
-            query(&[("family", &family), ("given", &given), ("birthdate", &d.value)])
+            if b.inp.identifier_criteria_only {
+                let (id, q) = Builder::derived_id("patient", &[&family, &given, &d.value]);
+                r["identifier"] = id;
+                q
+            } else {
+                query(&[("family", &family), ("given", &given), ("birthdate", &d.value)])
+            }
         }
         _ => return Err("the document does not identify its patient confidently (an MRN, or a name with a birth date); post it to Patient/[id]/$ingest-document".into()),
     };

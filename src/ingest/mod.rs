@@ -306,6 +306,9 @@ pub async fn ingest(
     let now = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
     // The original is stored once (BlobStore, through Binary) under its SHA-256.
     let stored = fhir.store.read(tenant, "Binary", &analysis.sha256).await?.is_some_and(|v| !v.is_deleted());
+    let identifier_criteria_only = !fhir.store.any_conditional_criteria();
+    let provenance_stored = identifier_criteria_only
+        && fhir.store.read(tenant, "Provenance", &bundle::provenance_id(&analysis.sha256)).await?.is_some_and(|v| !v.is_deleted());
     let input = bundle::Input {
         ex: &analysis.extraction,
         sha256: &analysis.sha256,
@@ -317,6 +320,8 @@ pub async fn ingest(
         settings: &settings,
         coder: SubsetCoder::shipped(),
         blueprint: Blueprint::shipped(),
+        identifier_criteria_only,
+        provenance_stored,
     };
     let built = bundle::build(&input).map_err(|e| FhirError::from(IngestError::NoPatient(e)))?;
     let outcome = transaction::process(fhir, tenant, built.bundle, limits, base_url).await.map_err(|f| {

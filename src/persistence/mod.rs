@@ -173,6 +173,11 @@ pub trait ResourceStore: Send + Sync {
     async fn history(&self, tenant: &str, query: HistoryQuery) -> Result<HistoryPage>;
     /// Makes every acknowledged write durable and releases resources (on shutdown).
     async fn close(&self) -> Result<()>;
+    /// Whether conditional criteria (If-None-Exist, conditional references, ...) may use any
+    /// search parameter; `false`: only `identifier` and `_id`.
+    fn any_conditional_criteria(&self) -> bool {
+        true
+    }
 }
 
 /// Binary content (Binary resources, documents, export files).

@@ -184,6 +184,10 @@ impl ResourceStore for DynamoStore {
         // Every acknowledged write is already durable in DynamoDB.
         Ok(())
     }
+
+    fn any_conditional_criteria(&self) -> bool {
+        false
+    }
 }
 
 /// `AttributeValue::S` list helper for string sets.
