@@ -137,7 +137,11 @@ impl<'a> Builder<'a> {
     }
 
     fn ingest_id(&mut self, what: &str) -> (Value, String) {
-        let value = format!("{}-{what}", self.inp.sha256);
+        Self::identifier(format!("{}-{what}", self.inp.sha256))
+    }
+
+    /// An `INGEST_SYSTEM` identifier and the conditional criteria finding it.
+    fn identifier(value: String) -> (Value, String) {
         (json!([{"system": INGEST_SYSTEM, "value": value}]), query(&[("identifier", &format!("{INGEST_SYSTEM}|{value}"))]))
     }
 
@@ -145,8 +149,7 @@ impl<'a> Builder<'a> {
     /// organisation's name): lower-case letters and digits joined by `-`.
     fn derived_id(what: &str, parts: &[&str]) -> (Value, String) {
         let words: Vec<String> = parts.iter().flat_map(|p| p.split(|c: char| !c.is_alphanumeric())).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
-        let value = format!("{what}-{}", words.join("-"));
-        (json!([{"system": INGEST_SYSTEM, "value": value}]), query(&[("identifier", &format!("{INGEST_SYSTEM}|{value}"))]))
+        Self::identifier(format!("{what}-{}", words.join("-")))
     }
 
     /// Adds a PUT of `rtype/id` (created with that id, or replaced); returns its fullUrl.

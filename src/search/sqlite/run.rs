@@ -240,15 +240,21 @@ fn page_of(conn: &Connection, rids: &[i64], count: usize, cursor: Option<Cursor>
             matches.push((*rid, v));
         }
     }
+    Ok(rid_page(matches, more, backward, cursor.is_some()))
+}
+
+/// A page in rid order with its `n<rid>`/`p<rid>` cursors: `more` says whether rows lie
+/// beyond the page in the direction read (`backward` for a `p` cursor).
+fn rid_page(matches: Vec<(i64, StoredVersion)>, more: bool, backward: bool, had_cursor: bool) -> RawPage {
     let first = matches.first().map(|m| m.0);
     let last = matches.last().map(|m| m.0);
-    let (has_next, has_previous) = if backward { (true, more) } else { (more, cursor.is_some()) };
-    Ok(RawPage {
+    let (has_next, has_previous) = if backward { (true, more) } else { (more, had_cursor) };
+    RawPage {
         next: if has_next { last.map(|r| format!("n{r}")) } else { None },
         previous: if has_previous { first.map(|r| format!("p{r}")) } else { None },
         matches,
         total: None,
-    })
+    }
 }
 
 struct RawPage {
@@ -294,15 +300,7 @@ fn by_rid(conn: &Connection, w: &SqlBuf, count: usize, cursor: Option<Cursor>) -
     if backward {
         matches.reverse();
     }
-    let first = matches.first().map(|m| m.0);
-    let last = matches.last().map(|m| m.0);
-    let (has_next, has_previous) = if backward { (true, more) } else { (more, cursor.is_some()) };
-    Ok(RawPage {
-        next: if has_next { last.map(|r| format!("n{r}")) } else { None },
-        previous: if has_previous { first.map(|r| format!("p{r}")) } else { None },
-        matches,
-        total: None,
-    })
+    Ok(rid_page(matches, more, backward, cursor.is_some()))
 }
 
 /// `_sort`: the first page orders every match and keeps the rids; later pages read them.
