@@ -6,7 +6,7 @@
 //! `valueString`, `valueQuantity`, ...) to its element definition and chosen type.
 use regex::Regex;
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::OnceLock;
 
 const STRUCTURE_JSON: &str = include_str!("../../definitions/r4/structure.json");
@@ -176,7 +176,7 @@ impl Definitions {
             serde_json::from_str(STRUCTURE_JSON).map_err(|e| format!("structure.json: {e}"))?;
         let raw_vs: HashMap<String, RawValueSet> =
             serde_json::from_str(VALUESETS_JSON).map_err(|e| format!("valuesets.json: {e}"))?;
-        let mut types = HashMap::with_capacity(raw.types.len());
+        let mut types = HashMap::with_capacity_and_hasher(raw.types.len(), Default::default());
         for (name, t) in raw.types {
             let def = build_type(t).map_err(|e| format!("type {name}: {e}"))?;
             types.insert(name, def);
@@ -272,7 +272,7 @@ fn build_type(t: RawType) -> Result<TypeDef, String> {
             summary: e.s,
         });
     }
-    let mut children: HashMap<String, Children> = HashMap::new();
+    let mut children: HashMap<String, Children> = HashMap::default();
     for (i, e) in elements.iter().enumerate() {
         let Some((parent, _)) = e.path.rsplit_once('.') else { continue };
         let entry = children.entry(parent.to_string()).or_default();

@@ -230,7 +230,15 @@ async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntrie
         }
     }
     entries.retain(|e| responses[e.index].is_none());
-    let (writes, gets): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.verb != Verb::Get);
+    let (mut writes, gets): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.verb != Verb::Get);
+    if kind == Kind::Transaction {
+        writes = tokio::task::spawn_blocking(move || {
+            references::prebind(&mut writes);
+            writes
+        })
+        .await
+        .map_err(|e| FhirError::Internal(format!("reference rewriting failed: {e}")))?;
+    }
     // In a transaction, reads and type searches run inside it (a failure undoes the writes);
     // vreads, system searches and Binary reads (content in the blob store) run after it.
     let (tx_gets, gets): (Vec<Entry>, Vec<Entry>) = gets.into_iter().partition(|e| kind == Kind::Transaction && in_tx_get(e));
@@ -450,7 +458,10 @@ impl Run<'_> {
             flush(tx, kind, failed_at, pending, out)?;
             tx.search_ids(q, 2)
         };
-        self.resolver.rewrite(&mut search, self.registry, &mut resource)?;
+        match &e.ref_slots {
+            Some(slots) => self.resolver.rewrite_slots(&mut search, self.registry, &mut resource, slots)?,
+            None => self.resolver.rewrite(&mut search, self.registry, &mut resource)?,
+        }
         if let Some(obj) = resource.as_object_mut() {
             obj.shift_remove("id");
         }
@@ -608,7 +619,11 @@ impl Run<'_> {
         }
         let mut resource = e.resource.ok_or_else(|| FhirError::BadRequest("the entry has no resource".into()))?;
         let tx = &mut *self.tx;
-        self.resolver.rewrite(&mut |q| tx.search_ids(q, 2), self.registry, &mut resource)?;
+        let mut search = |q: &crate::search::query::SearchQuery| tx.search_ids(q, 2);
+        match &e.ref_slots {
+            Some(slots) => self.resolver.rewrite_slots(&mut search, self.registry, &mut resource, slots)?,
+            None => self.resolver.rewrite(&mut search, self.registry, &mut resource)?,
+        }
         if e.verb == Verb::Post {
             if let Some(obj) = resource.as_object_mut() {
                 obj.shift_remove("id");

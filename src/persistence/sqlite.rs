@@ -72,11 +72,13 @@ impl Writer {
     /// Runs `f` in one IMMEDIATE transaction at a time strictly after the last one, and
     /// commits what it did, or rolls everything back (dictionary cache included) on error.
     fn in_tx<T>(&mut self, f: impl FnOnce(&Connection, &mut Dicts, i64) -> Result<T>) -> Result<T> {
+        let started = std::time::Instant::now();
         let micros = meta::now_micros().max(self.last_micros + 1);
         self.checkpoints.bound(&self.conn);
         let Writer { conn, dicts, .. } = self;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx, dicts, micros).and_then(|v| Ok(tx.commit().map(|_| v)?));
+        tracing::debug!(target: "hearth::writer", us = started.elapsed().as_micros() as u64, ok = out.is_ok(), "write transaction");
         match out {
             Ok(v) => {
                 self.dicts.commit();
@@ -325,13 +327,14 @@ fn reindex_all(w: &mut Writer, extractor: &Extractor) -> Result<u64> {
             let Some(last) = batch.last() else { return Ok(0) };
             after = last.0;
             let count = batch.len();
+            let mut stmts = crate::search::sqlite::Stmts::default();
             pipeline::run(
                 batch,
                 |(rid, rtype, body)| (rid, rtype, serde_json::from_slice::<serde_json::Value>(&body).map(|r| index_entries(extractor, &r))),
                 |prepared| {
                     let (rid, rtype, entries) = prepared.map_err(FhirError::Internal)?;
                     let entries = entries.map_err(internal)?;
-                    crate::search::sqlite::write(conn, dicts, rid, &rtype, &entries, true)?;
+                    crate::search::sqlite::write(conn, dicts, &mut stmts, rid, &rtype, &entries, true)?;
                     Ok::<(), FhirError>(())
                 },
             )?;

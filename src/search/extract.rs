@@ -6,7 +6,7 @@
 //! parts that can match the resource type, so a write evaluates only what applies to it.
 //! How a value of each FHIR type becomes an [`IndexValue`] per parameter type lives in
 //! `extract/values.rs`; string normalisation in `extract/text.rs`.
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -157,7 +157,7 @@ struct Memo<'a> {
 impl Extractor {
     pub fn new(registry: Arc<Registry>) -> Extractor {
         let mut parser = Parser::default();
-        let mut by_type = HashMap::new();
+        let mut by_type = HashMap::default();
         for rt in Definitions::r4().resource_types() {
             by_type.insert(rt.clone(), compile_for(&registry, rt, &mut parser));
         }
@@ -193,7 +193,7 @@ impl Extractor {
 
     fn run(&self, tp: &TypeParams, components: &[Expr], resource: &Value, guarded: bool) -> Vec<IndexEntry> {
         let mut out = Vec::new();
-        let mut memo = Memo { parts: (0..tp.parts.len()).map(|_| None).collect(), components: HashMap::new() };
+        let mut memo = Memo { parts: (0..tp.parts.len()).map(|_| None).collect(), components: HashMap::default() };
         let obj = resource.as_object().filter(|_| guarded);
         for p in &tp.params {
             let start = out.len();
@@ -285,7 +285,7 @@ fn extract_param<'a>(
 /// The compiled parameters of one resource type.
 fn compile_for(registry: &Registry, rt: &str, parser: &mut Parser) -> TypeParams {
     let mut tp = TypeParams::default();
-    let mut part_index: HashMap<String, usize> = HashMap::new();
+    let mut part_index: HashMap<String, usize> = HashMap::default();
     for p in registry.for_type(rt) {
         if p.kind == ParamType::Special || SKIPPED_CODES.contains(&p.code.as_str()) {
             continue;
@@ -452,7 +452,7 @@ fn dedup_tail(out: &mut Vec<IndexEntry>, start: usize) {
             }
         }
     } else {
-        let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut seen: HashMap<u64, Vec<usize>> = HashMap::default();
         for i in start..out.len() {
             let h = hash_of(&out[i]);
             let dup = seen.get(&h).is_some_and(|v| v.iter().any(|&j| out[j] == out[i]));

@@ -41,6 +41,8 @@ pub struct Entry {
     pub if_match: Option<u64>,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
+    /// Set when the references were rewritten before the transaction: what is left for it.
+    pub ref_slots: Option<Vec<super::references::Slot>>,
 }
 
 /// A new server-assigned id: a UUID in the version 7 layout (48 bits of Unix milliseconds,
@@ -140,6 +142,7 @@ pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, 
         if_match,
         if_none_match: opt_str("ifNoneMatch"),
         if_modified_since: opt_str("ifModifiedSince"),
+        ref_slots: None,
     };
     match verb {
         Verb::Post | Verb::Put => {

@@ -1,10 +1,15 @@
 //! Reference rewriting inside a Bundle: `urn:uuid:` / `urn:oid:` full URLs and relative
 //! references to entries become `Type/id` of the ids assigned in the Bundle; conditional
 //! references (`Patient?identifier=x|y`) are resolved by a search inside the transaction.
-use std::collections::HashMap;
+//!
+//! In a transaction most targets are known before it starts (a plain create's new id, an
+//! update's id), so [`Prebound`] rewrites those on every core beforehand and records where
+//! the rest sit ([`Slot`]); inside the transaction only those places are visited.
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::entry::{Entry, Target, Verb};
 use crate::error::{FhirError, Result};
 use crate::search::params::Registry;
 use crate::search::query::SearchQuery;
@@ -24,16 +29,26 @@ pub struct Resolver {
 impl Resolver {
     /// Records that the entry with `full_url` is stored as `Type/id`.
     pub fn assign(&mut self, full_url: Option<&str>, resource_type: &str, id: &str) {
-        let Some(full) = full_url else { return };
         let target = format!("{resource_type}/{id}");
-        if !(full.starts_with("urn:uuid:") || full.starts_with("urn:oid:")) {
-            // An absolute fullUrl ending in Type/id: relative references to Type/id mean it.
-            let parts: Vec<&str> = full.trim_end_matches('/').rsplitn(3, '/').collect();
-            if parts.len() >= 2 && parts[1] == resource_type {
-                self.map.insert(format!("{}/{}", parts[1], parts[0]), target.clone());
+        for key in keys(full_url, resource_type) {
+            self.map.insert(key, target.clone());
+        }
+    }
+
+    /// Rewrites the strings at `slots` of `resource` (what [`Prebound::rewrite`] left).
+    pub fn rewrite_slots(&mut self, search: &mut Search<'_>, registry: &Registry, resource: &mut Value, slots: &[Slot]) -> Result<()> {
+        for slot in slots {
+            if let Some(Value::String(s)) = slot.path.iter().try_fold(&mut *resource, |v, step| match (v, step) {
+                (Value::Object(o), Step::Key(k)) => o.get_mut(k),
+                (Value::Array(a), Step::Index(i)) => a.get_mut(*i),
+                _ => None,
+            }) {
+                if let Some(new) = self.resolve(search, registry, s, slot.is_reference)? {
+                    *s = new;
+                }
             }
         }
-        self.map.insert(full.to_string(), target);
+        Ok(())
     }
 
     /// Rewrites every reference in `resource`.
@@ -99,5 +114,203 @@ impl Resolver {
             };
         }
         Ok(None)
+    }
+}
+
+/// The keys a reference may use for the entry with `full_url`: the fullUrl itself and, for an
+/// absolute fullUrl ending in `Type/id`, the relative `Type/id`.
+fn keys(full_url: Option<&str>, resource_type: &str) -> Vec<String> {
+    let Some(full) = full_url else { return Vec::new() };
+    let mut out = vec![full.to_string()];
+    if !(full.starts_with("urn:uuid:") || full.starts_with("urn:oid:")) {
+        let parts: Vec<&str> = full.trim_end_matches('/').rsplitn(3, '/').collect();
+        if parts.len() >= 2 && parts[1] == resource_type {
+            out.push(format!("{}/{}", parts[1], parts[0]));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// A string of a resource that only the transaction can resolve, and where it sits.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    path: Vec<Step>,
+    is_reference: bool,
+}
+
+/// One entry's identity as the transaction will assign it.
+pub struct Identity<'a> {
+    pub full_url: Option<&'a str>,
+    pub resource_type: &'a str,
+    /// The id, when it does not depend on the store (None: conditional).
+    pub id: Option<&'a str>,
+}
+
+/// The targets a transaction's entries have whatever the store holds.
+pub struct Prebound {
+    map: HashMap<String, String>,
+    /// Keys whose target only the transaction knows (conditional entries, repeated keys).
+    open: HashSet<String>,
+}
+
+impl Prebound {
+    pub fn new<'a>(entries: impl IntoIterator<Item = Identity<'a>>) -> Prebound {
+        let mut seen: HashMap<String, Option<String>> = HashMap::new();
+        let mut open = HashSet::new();
+        for e in entries {
+            for key in keys(e.full_url, e.resource_type) {
+                let target = e.id.map(|id| format!("{}/{id}", e.resource_type));
+                if target.is_none() || seen.contains_key(&key) {
+                    open.insert(key.clone());
+                }
+                seen.insert(key, target);
+            }
+        }
+        let map = seen.into_iter().filter(|(k, _)| !open.contains(k)).filter_map(|(k, t)| Some((k, t?))).collect();
+        Prebound { map, open }
+    }
+
+    /// Rewrites the references of `resource` whose target is known; returns the places of
+    /// those the transaction must resolve (the same strings [`Resolver::rewrite`] would).
+    pub fn rewrite(&self, resource: &mut Value) -> Vec<Slot> {
+        let mut slots = Vec::new();
+        self.walk(resource, "", &mut Vec::new(), &mut slots);
+        slots
+    }
+
+    fn walk<'v>(&self, v: &'v mut Value, key: &'v str, path: &mut Vec<(&'v str, usize)>, slots: &mut Vec<Slot>) {
+        match v {
+            Value::Object(obj) => {
+                for (k, child) in obj.iter_mut() {
+                    path.push((k.as_str(), usize::MAX));
+                    self.walk(child, k, path, slots);
+                    path.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter_mut().enumerate() {
+                    path.push(("", i));
+                    self.walk(child, key, path, slots);
+                    path.pop();
+                }
+            }
+            Value::String(s) => {
+                let is_reference = key == "reference";
+                let urn = s.starts_with("urn:uuid:") || s.starts_with("urn:oid:");
+                if !urn && !is_reference {
+                    return;
+                }
+                if let Some(t) = self.map.get(s.as_str()) {
+                    *s = t.clone();
+                } else if urn || s.contains('?') || self.open.contains(s.as_str()) {
+                    let path = path.iter().map(|&(k, i)| if i == usize::MAX { Step::Key(k.to_string()) } else { Step::Index(i) }).collect();
+                    slots.push(Slot { path, is_reference });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Rewrites, on every core (at the validation's lower priority), the references of a
+/// transaction's creates and updates whose target does not depend on the store, and leaves
+/// each entry the places of the others.
+pub fn prebind(entries: &mut [Entry]) {
+    let identities = entries.iter().filter_map(|e| {
+        let id = match (&e.verb, &e.target) {
+            (Verb::Post, Target::New(id)) if e.if_none_exist.is_none() => Some(id.as_str()),
+            (Verb::Put | Verb::Patch, Target::Id(id)) => Some(id.as_str()),
+            (Verb::Post | Verb::Put | Verb::Patch, _) => None,
+            _ => return None,
+        };
+        Some(Identity { full_url: e.full_url.as_deref(), resource_type: &e.resource_type, id })
+    });
+    let bound = Prebound::new(identities);
+    let workers = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).clamp(1, 8);
+    let chunk = entries.len().div_ceil(workers).max(64);
+    let work = |part: &mut [Entry]| {
+        for e in part {
+            if let (Some(r), Verb::Post | Verb::Put) = (e.resource.as_mut(), e.verb) {
+                e.ref_slots = Some(bound.rewrite(r));
+            }
+        }
+    };
+    if entries.len() <= chunk {
+        return work(entries);
+    }
+    std::thread::scope(|scope| {
+        for part in entries.chunks_mut(chunk) {
+            scope.spawn(|| {
+                super::priority::lower_this_thread();
+                work(part)
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Identity, Prebound, Resolver};
+    use crate::search::params::Registry;
+
+    #[test]
+    fn known_targets_are_rewritten_before_and_the_rest_inside_the_transaction() {
+        let bound = Prebound::new([
+            Identity { full_url: Some("urn:uuid:p"), resource_type: "Patient", id: Some("p1") },
+            Identity { full_url: Some("http://x.org/fhir/Practitioner/old"), resource_type: "Practitioner", id: Some("d1") },
+            // Conditional (ifNoneExist): only the transaction knows its id.
+            Identity { full_url: Some("urn:uuid:org"), resource_type: "Organization", id: None },
+            // The same fullUrl twice: left to the transaction's order.
+            Identity { full_url: Some("urn:uuid:twice"), resource_type: "Patient", id: Some("a") },
+            Identity { full_url: Some("urn:uuid:twice"), resource_type: "Patient", id: Some("b") },
+        ]);
+        let mut r = json!({
+            "resourceType": "Encounter",
+            "subject": {"reference": "urn:uuid:p"},
+            "participant": [{"individual": {"reference": "Practitioner/old"}}, {"individual": {"reference": "Practitioner?identifier=s|1"}}],
+            "serviceProvider": {"reference": "urn:uuid:org"},
+            "partOf": {"reference": "urn:uuid:twice"},
+            "basedOn": [{"reference": "ServiceRequest/kept"}],
+            "text": {"div": "urn:uuid:nothing"}
+        });
+        let slots = bound.rewrite(&mut r);
+        assert_eq!(r["subject"]["reference"], "Patient/p1");
+        assert_eq!(r["participant"][0]["individual"]["reference"], "Practitioner/d1");
+        assert_eq!(slots.len(), 4, "{slots:?}");
+
+        let mut resolver = Resolver::default();
+        resolver.assign(Some("urn:uuid:org"), "Organization", "o9");
+        resolver.assign(Some("urn:uuid:twice"), "Patient", "b");
+        let mut searched = Vec::new();
+        let mut search = |q: &crate::search::query::SearchQuery| {
+            searched.push(format!("{q:?}"));
+            Ok(vec![("Practitioner".to_string(), "d2".to_string())])
+        };
+        let registry = Registry::from_definitions(crate::fhir::definitions::Definitions::r4()).unwrap();
+        resolver.rewrite_slots(&mut search, &registry, &mut r, &slots).unwrap();
+        assert_eq!(searched.len(), 1);
+        assert_eq!(r["participant"][1]["individual"]["reference"], "Practitioner/d2");
+        assert_eq!(r["serviceProvider"]["reference"], "Organization/o9");
+        assert_eq!(r["partOf"]["reference"], "Patient/b");
+        assert_eq!(r["basedOn"][0]["reference"], "ServiceRequest/kept");
+        assert_eq!(r["text"]["div"], "urn:uuid:nothing");
+    }
+
+    #[test]
+    fn an_unknown_urn_reference_still_fails_inside_the_transaction() {
+        let bound = Prebound::new([Identity { full_url: Some("urn:uuid:p"), resource_type: "Patient", id: Some("p1") }]);
+        let mut r = json!({"resourceType": "Observation", "subject": {"reference": "urn:uuid:missing"}});
+        let slots = bound.rewrite(&mut r);
+        let registry = Registry::from_definitions(crate::fhir::definitions::Definitions::r4()).unwrap();
+        let err = Resolver::default().rewrite_slots(&mut |_| Ok(Vec::new()), &registry, &mut r, &slots).unwrap_err();
+        assert!(err.to_string().contains("urn:uuid:missing"), "{err}");
     }
 }

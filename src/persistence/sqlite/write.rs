@@ -12,7 +12,7 @@ use crate::persistence::{Expect, StoredVersion, Tx, WriteOp, WriteResult};
 use crate::search::extract::{Extractor, IndexEntry};
 use crate::search::params::Registry;
 use crate::search::query::SearchQuery;
-use crate::search::sqlite::Dicts;
+use crate::search::sqlite::{Dicts, Stmts};
 
 /// Everything a resource is searched by: its parameters' values and its full text.
 pub fn index_entries(x: &Extractor, resource: &serde_json::Value) -> Vec<IndexEntry> {
@@ -90,7 +90,7 @@ fn prepare(extractor: Option<&Extractor>, mut op: WriteOp, current: Current, mic
 }
 
 /// Inserts a prepared version, points the current row at it and replaces its search values.
-fn store(conn: &Connection, dicts: &mut Dicts, tenant: &str, p: Prepared, micros: i64) -> Result<WriteResult> {
+fn store<'c>(conn: &'c Connection, dicts: &mut Dicts, stmts: &mut Stmts<'c>, tenant: &str, p: Prepared, micros: i64) -> Result<WriteResult> {
     let Prepared { op, current, version, body, entries } = p;
     let created = !current.live() && body.is_some();
     conn.prepare_cached(
@@ -109,7 +109,7 @@ fn store(conn: &Connection, dicts: &mut Dicts, tenant: &str, p: Prepared, micros
         conn.last_insert_rowid()
     };
     // A resource seen for the first time has no index rows to replace.
-    crate::search::sqlite::write(conn, dicts, rid, &op.resource_type, &entries, current.row.is_some())?;
+    crate::search::sqlite::write(conn, dicts, stmts, rid, &op.resource_type, &entries, current.row.is_some())?;
     Ok(WriteResult {
         created,
         version: Some(StoredVersion {
@@ -131,7 +131,7 @@ pub fn apply(conn: &Connection, dicts: &mut Dicts, extractor: Option<&Extractor>
         return Ok(WriteResult { version: None, created: false });
     }
     let p = prepare(extractor, op, current, micros)?;
-    store(conn, dicts, tenant, p, micros)
+    store(conn, dicts, &mut Stmts::default(), tenant, p, micros)
 }
 
 /// Many writes of distinct resources: checked in order, prepared on every core, inserted in
@@ -159,12 +159,13 @@ pub fn apply_many(
             Err(e) => results[i] = Some(Err(e)),
         }
     }
+    let mut stmts = Stmts::default();
     pipeline::run(
         ready,
         |(i, op, current)| (i, prepare(extractor, op, current, micros)),
         |prepared| {
             let (i, p) = prepared.map_err(FhirError::Internal)?;
-            results[i] = Some(Ok(store(conn, dicts, tenant, p?, micros)?));
+            results[i] = Some(Ok(store(conn, dicts, &mut stmts, tenant, p?, micros)?));
             Ok::<(), FhirError>(())
         },
     )?;

@@ -26,9 +26,31 @@ fn typed<'a>(v: &'a Value, ty: &'static str) -> Node<'a> {
 
 static NULL: Value = Value::Null;
 
-/// The `_name` sibling of member `name` (a primitive's id and extensions), looked up
-/// without building the key on the heap.
+/// Objects up to this many members are scanned rather than hashed into (most FHIR
+/// elements are small, and hashing the key costs more than a few comparisons).
+const SCAN_MAX: usize = 12;
+
+/// Member `name` of `obj` and its `_name` sibling (a primitive's id and extensions).
+fn member_and_ext<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> (Option<&'a Value>, Option<&'a Value>) {
+    if obj.len() > SCAN_MAX {
+        return (obj.get(name), underscored(obj, name));
+    }
+    let (mut v, mut ext) = (None, None);
+    for (k, x) in obj {
+        if k == name {
+            v = Some(x);
+        } else if k.strip_prefix('_') == Some(name) {
+            ext = Some(x);
+        }
+    }
+    (v, ext)
+}
+
+/// The `_name` sibling of member `name`, looked up without building the key on the heap.
 fn underscored<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if obj.len() <= SCAN_MAX {
+        return obj.iter().find(|(k, _)| k.strip_prefix('_') == Some(name)).map(|(_, v)| v);
+    }
     let mut buf = [0u8; 64];
     let n = name.len() + 1;
     if n > buf.len() {
@@ -115,8 +137,7 @@ pub fn child<'a>(node: &Node<'a>, name: &str, out: &mut Vec<Item<'a>>) {
                     }
                     return;
                 }
-                let v = obj.get(name);
-                let ext = underscored(obj, name);
+                let (v, ext) = member_and_ext(obj, name);
                 if v.is_none() && ext.is_none() {
                     return;
                 }
@@ -142,13 +163,15 @@ pub fn child<'a>(node: &Node<'a>, name: &str, out: &mut Vec<Item<'a>>) {
     if let Some((td, path)) = node.def {
         let hit = td.children_of(path).and_then(|ch| ch.keys.get(name)).and_then(|&(ei, ti)| td.elements.get(ei)?.types.get(ti));
         if let Some(ty) = hit {
-            push_values(obj.get(name), underscored(obj, name), &|x| typed(x, ty.as_str()), out);
+            let (v, ext) = member_and_ext(obj, name);
+            push_values(v, ext, &|x| typed(x, ty.as_str()), out);
             return;
         }
     }
     // Unknown element: plain lookup, then choice suffixes.
-    if obj.contains_key(name) || underscored(obj, name).is_some() {
-        push_values(obj.get(name), underscored(obj, name), &|x| untyped(x), out);
+    let (v, ext) = member_and_ext(obj, name);
+    if v.is_some() || ext.is_some() {
+        push_values(v, ext, &|x| untyped(x), out);
         return;
     }
     for (k, v) in obj {

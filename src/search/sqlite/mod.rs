@@ -14,7 +14,7 @@ pub mod filter;
 pub mod run;
 mod write;
 
-pub use write::{write, Dicts};
+pub use write::{write, Dicts, Stmts};
 
 use rusqlite::Connection;
 

@@ -87,9 +87,10 @@ impl Dicts {
     }
 }
 
-/// The insert statements, prepared once per resource as they are needed.
+/// The insert statements of the index tables, each prepared when first needed and kept
+/// for the following writes (of one transaction, say).
 #[derive(Default)]
-struct Stmts<'c> {
+pub struct Stmts<'c> {
     string: Option<CachedStatement<'c>>,
     token: Option<CachedStatement<'c>>,
     date: Option<CachedStatement<'c>>,
@@ -109,7 +110,15 @@ fn stmt<'a, 'c>(slot: &'a mut Option<CachedStatement<'c>>, conn: &'c Connection,
 
 /// Replaces the search values of resource `rid` (none for a deletion); `existing` is false
 /// for a resource written for the first time, which has nothing to replace.
-pub fn write(conn: &Connection, dicts: &mut Dicts, rid: i64, rtype: &str, entries: &[IndexEntry], existing: bool) -> rusqlite::Result<()> {
+pub fn write<'c>(
+    conn: &'c Connection,
+    dicts: &mut Dicts,
+    s: &mut Stmts<'c>,
+    rid: i64,
+    rtype: &str,
+    entries: &[IndexEntry],
+    existing: bool,
+) -> rusqlite::Result<()> {
     if existing {
         super::delete(conn, rid)?;
     }
@@ -117,7 +126,6 @@ pub fn write(conn: &Connection, dicts: &mut Dicts, rid: i64, rtype: &str, entrie
         return Err(rusqlite::Error::ToSqlConversionFailure(format!("{rtype}: {} search values are more than one resource may have", entries.len()).into()));
     }
     let base = rid << RID_SHIFT;
-    let mut s = Stmts::default();
     let mut last: Option<(&str, i64)> = None;
     for (n, e) in entries.iter().enumerate() {
         let pid = match last {
@@ -174,7 +182,7 @@ pub fn write(conn: &Connection, dicts: &mut Dicts, rid: i64, rtype: &str, entrie
 
 #[cfg(test)]
 mod tests {
-    use super::{write, Dicts};
+    use super::{write, Dicts, Stmts};
     use crate::search::extract::{IndexEntry, IndexValue};
 
     #[test]
@@ -192,7 +200,7 @@ mod tests {
         entries.push(IndexEntry { param: "date".into(), group: 1, value: IndexValue::Date { low: -5, high: 7 } });
         entries.push(IndexEntry { param: "subject".into(), group: 0, value: IndexValue::Reference { target_type: Some("Patient".into()), target_id: Some("p1".into()), url: None, identifier: None } });
         let mut dicts = Dicts::default();
-        write(&conn, &mut dicts, 3, "Observation", &entries, false).unwrap();
+        write(&conn, &mut dicts, &mut Stmts::default(), 3, "Observation", &entries, false).unwrap();
         let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM sp_token WHERE rowid >> 24 = 3"), 23);
         assert_eq!(count("SELECT COUNT(DISTINCT code) FROM sp_token"), 23);
@@ -202,7 +210,7 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM sp_date WHERE low = -5 AND high = 7 AND grp = 1"), 1);
         assert_eq!(count("SELECT COUNT(*) FROM sp_reference WHERE target_type = 'Patient' AND target_id = 'p1' AND url IS NULL"), 1);
         // Replacing the values leaves only the new ones.
-        write(&conn, &mut dicts, 3, "Observation", &entries[..2], true).unwrap();
+        write(&conn, &mut dicts, &mut Stmts::default(), 3, "Observation", &entries[..2], true).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM sp_token"), 2);
         assert_eq!(count("SELECT COUNT(*) FROM sp_string") + count("SELECT COUNT(*) FROM sp_date"), 0);
     }
