@@ -10,6 +10,24 @@ pub use split::{split, Split};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+/// Objects up to this many members are scanned rather than hashed into: most FHIR elements
+/// are small, and hashing the key (SipHash) costs more than a few comparisons.
+pub const SCAN_MAX: usize = 12;
+
+/// `obj[key]`, scanning a small object instead of hashing the key.
+pub fn member<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if obj.len() <= SCAN_MAX {
+        obj.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        obj.get(key)
+    }
+}
+
+/// `v[key]` of an object value ([`member`]).
+pub fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object().and_then(|o| member(o, key))
+}
+
 /// Parses a JSON document, rejecting duplicate member names with their location.
 pub fn parse(bytes: &[u8]) -> Result<Value, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);

@@ -386,8 +386,8 @@ fn guard(part: &str, rt: &str) -> Option<String> {
 
 /// True when the resource has an element `name` (a choice element counts by its prefix).
 fn has_element(obj: &serde_json::Map<String, Value>, name: &str) -> bool {
-    obj.contains_key(name)
-        || obj.keys().any(|k| k.len() > name.len() && k.starts_with(name) && k.as_bytes()[name.len()].is_ascii_uppercase())
+    // One pass over the keys: `name` itself or a choice variant (`valueQuantity`).
+    obj.keys().any(|k| k.starts_with(name) && k.as_bytes().get(name.len()).is_none_or(u8::is_ascii_uppercase))
 }
 
 /// Splits at `|` outside parentheses, brackets and quotes.

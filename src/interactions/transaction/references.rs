@@ -5,7 +5,8 @@
 //! In a transaction most targets are known before it starts (a plain create's new id, an
 //! update's id), so [`Prebound`] rewrites those on every core beforehand and records where
 //! the rest sit ([`Slot`]); inside the transaction only those places are visited.
-use std::collections::{HashMap, HashSet};
+// Keys are user data: foldhash with a random seed per map (fast, not predictable).
+use foldhash::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -161,8 +162,8 @@ pub struct Prebound {
 
 impl Prebound {
     pub fn new<'a>(entries: impl IntoIterator<Item = Identity<'a>>) -> Prebound {
-        let mut seen: HashMap<String, Option<String>> = HashMap::new();
-        let mut open = HashSet::new();
+        let mut seen: HashMap<String, Option<String>> = HashMap::default();
+        let mut open = HashSet::default();
         for e in entries {
             for key in keys(e.full_url, e.resource_type) {
                 let target = e.id.map(|id| format!("{}/{id}", e.resource_type));

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::text::normalize;
 use super::IndexValue;
 use crate::fhir::definitions::Definitions;
+use crate::fhir::json::{field, member};
 use crate::fhir::meta::parse_range;
 use crate::search::fhirpath::{Dec, Item};
 use crate::search::params::ParamType;
@@ -94,7 +95,7 @@ fn infer_type(v: &Value) -> &'static str {
             }
         }
         Value::Object(o) => {
-            let has = |k: &str| o.contains_key(k);
+            let has = |k: &str| member(o, k).is_some();
             if has("coding") || (has("text") && o.len() == 1) {
                 "CodeableConcept"
             } else if has("reference") {
@@ -111,10 +112,10 @@ fn infer_type(v: &Value) -> &'static str {
                 "Range"
             } else if has("currency") {
                 "Money"
-            } else if o.get("value").is_some_and(Value::is_number) {
+            } else if member(o, "value").is_some_and(Value::is_number) {
                 "Quantity"
-            } else if o.get("value").is_some_and(Value::is_string) && (has("system") || has("use") || has("type")) {
-                match o.get("system").and_then(Value::as_str) {
+            } else if member(o, "value").is_some_and(Value::is_string) && (has("system") || has("use") || has("type")) {
+                match member(o, "system").and_then(Value::as_str) {
                     Some(s) if !s.contains(':') => "ContactPoint",
                     _ => "Identifier",
                 }
@@ -131,11 +132,11 @@ fn infer_type(v: &Value) -> &'static str {
 }
 
 fn str_of<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
-    o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+    member(o, k).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 fn strs<'a>(o: &'a Map<String, Value>, k: &str) -> impl Iterator<Item = &'a str> {
-    let v = o.get(k);
+    let v = member(o, k);
     let one = v.and_then(Value::as_str);
     let many = v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
     one.into_iter().chain(many).filter(|s| !s.is_empty())
@@ -160,8 +161,8 @@ fn string_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
         "HumanName" => &["family", "given", "prefix", "suffix", "text"],
         "Address" => &["line", "city", "district", "state", "postalCode", "country", "text"],
         "CodeableConcept" => {
-            for c in o.get("coding").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(d) = c.get("display").and_then(Value::as_str) {
+            for c in member(o, "coding").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(d) = field(c, "display").and_then(Value::as_str) {
                     push_string(d, out);
                 }
             }
@@ -221,7 +222,7 @@ fn token_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
     match ty {
         "Coding" => coding_token(v, out),
         "CodeableConcept" => {
-            for c in o.get("coding").and_then(Value::as_array).into_iter().flatten() {
+            for c in member(o, "coding").and_then(Value::as_array).into_iter().flatten() {
                 coding_token(c, out);
             }
             if let Some(t) = str_of(o, "text") {
@@ -229,7 +230,7 @@ fn token_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
             }
         }
         "Identifier" => {
-            let type_text = o.get("type").and_then(|t| t.get("text")).and_then(Value::as_str);
+            let type_text = member(o, "type").and_then(|t| field(t, "text")).and_then(Value::as_str);
             let (system, value) = (str_of(o, "system"), str_of(o, "value"));
             if system.is_some() || value.is_some() || type_text.is_some() {
                 out.push(token(system, value, type_text));
@@ -254,8 +255,8 @@ fn push_date(s: &str, out: &mut Vec<IndexValue>) {
 
 /// A Period's range; `None` when an end present is not a valid date or both are absent.
 fn period_range(o: &Map<String, Value>) -> Option<(i64, i64)> {
-    let start = o.get("start").and_then(Value::as_str);
-    let end = o.get("end").and_then(Value::as_str);
+    let start = member(o, "start").and_then(Value::as_str);
+    let end = member(o, "end").and_then(Value::as_str);
     if start.is_none() && end.is_none() {
         return None;
     }
@@ -286,7 +287,7 @@ fn date_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
             let events: Vec<(i64, i64)> = strs(o, "event").filter_map(parse_range).collect();
             if let (Some(low), Some(high)) = (events.iter().map(|r| r.0).min(), events.iter().map(|r| r.1).max()) {
                 out.push(IndexValue::Date { low, high });
-            } else if let Some(bp) = o.get("repeat").and_then(|r| r.get("boundsPeriod")).and_then(Value::as_object) {
+            } else if let Some(bp) = member(o, "repeat").and_then(|r| field(r, "boundsPeriod")).and_then(Value::as_object) {
                 if let Some((low, high)) = period_range(bp) {
                     out.push(IndexValue::Date { low, high });
                 }
@@ -341,7 +342,7 @@ fn number_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
     match v {
         Value::Number(n) => push_number_text(&n.to_string(), out),
         Value::Object(o) if ty != "Range" => {
-            if let Some(n) = o.get("value").filter(|x| x.is_number()) {
+            if let Some(n) = member(o, "value").filter(|x| x.is_number()) {
                 push_number_text(&n.to_string(), out);
             }
         }
@@ -364,10 +365,10 @@ fn quantity_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
     };
     match ty {
         "Range" => {
-            let end = |k: &str| o.get(k).and_then(Value::as_object);
+            let end = |k: &str| member(o, k).and_then(Value::as_object);
             let (lo, hi) = (end("low"), end("high"));
-            let lo_v = lo.and_then(|q| q.get("value")).and_then(|n| n.as_number()).and_then(|n| literal_range(&n.to_string()));
-            let hi_v = hi.and_then(|q| q.get("value")).and_then(|n| n.as_number()).and_then(|n| literal_range(&n.to_string()));
+            let lo_v = lo.and_then(|q| member(q, "value")).and_then(|n| n.as_number()).and_then(|n| literal_range(&n.to_string()));
+            let hi_v = hi.and_then(|q| member(q, "value")).and_then(|n| n.as_number()).and_then(|n| literal_range(&n.to_string()));
             let (value, low, high) = match (lo_v, hi_v) {
                 (None, None) => return,
                 (Some(l), Some(h)) => (l.0, l.1, h.2),
@@ -385,14 +386,14 @@ fn quantity_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
             });
         }
         "Money" | "MoneyQuantity" if o.contains_key("currency") => {
-            let Some((value, low, high)) = o.get("value").and_then(Value::as_number).and_then(|n| literal_range(&n.to_string())) else {
+            let Some((value, low, high)) = member(o, "value").and_then(Value::as_number).and_then(|n| literal_range(&n.to_string())) else {
                 return;
             };
             let cur = str_of(o, "currency").map(str::to_string);
             out.push(IndexValue::Quantity { value, low, high, system: Some(ISO4217.to_string()), code: cur.clone(), unit: cur });
         }
         _ => {
-            let Some((value, low, high)) = o.get("value").and_then(Value::as_number).and_then(|n| literal_range(&n.to_string())) else {
+            let Some((value, low, high)) = member(o, "value").and_then(Value::as_number).and_then(|n| literal_range(&n.to_string())) else {
                 return;
             };
             out.push(IndexValue::Quantity {
@@ -424,7 +425,7 @@ fn reference_node(v: &Value, ty: &str, out: &mut Vec<IndexValue>) {
         Value::Object(o) if ty == "Reference" || ty == "Element" => o,
         _ => return,
     };
-    let identifier = o.get("identifier").and_then(Value::as_object).and_then(|i| {
+    let identifier = member(o, "identifier").and_then(Value::as_object).and_then(|i| {
         let value = str_of(i, "value")?;
         Some((str_of(i, "system").map(str::to_string), value.to_string()))
     });

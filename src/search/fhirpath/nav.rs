@@ -3,10 +3,15 @@ use serde_json::Value;
 
 use super::{defs, Dec, Item, Node, TypeSpec};
 use crate::fhir::definitions::{Kind, TypeDef};
+use crate::fhir::json::SCAN_MAX;
 
 /// A node for a resource (or any JSON object with a `resourceType`).
 pub fn root_node(v: &Value) -> Item<'_> {
-    let rt = v.get("resourceType").and_then(Value::as_str);
+    // `resourceType` comes first in nearly every resource.
+    let rt = match v.as_object().and_then(|o| o.iter().next()) {
+        Some((k, t)) if k == "resourceType" => t.as_str(),
+        _ => v.get("resourceType").and_then(Value::as_str),
+    };
     let def = rt.and_then(|t| defs().type_def(t)).map(|d| (d, d.name.as_str()));
     Item::Node(Node { value: v, type_name: rt, def, ext: None })
 }
@@ -25,10 +30,6 @@ fn typed<'a>(v: &'a Value, ty: &'static str) -> Node<'a> {
 }
 
 static NULL: Value = Value::Null;
-
-/// Objects up to this many members are scanned rather than hashed into (most FHIR
-/// elements are small, and hashing the key costs more than a few comparisons).
-const SCAN_MAX: usize = 12;
 
 /// Member `name` of `obj` and its `_name` sibling (a primitive's id and extensions).
 fn member_and_ext<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> (Option<&'a Value>, Option<&'a Value>) {

@@ -1,5 +1,6 @@
 //! Writing a resource's search values: dictionary ids for repeated strings, one row per value.
-use std::collections::HashMap;
+// Keys are user data: foldhash with a random seed per map (fast, not predictable).
+use foldhash::HashMap;
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
