@@ -82,6 +82,7 @@ async fn totals_and_pages_with_one_tenant_then_two() {
 
     s.delete(&format!("/Observation/{}", ids[1])).await.expect(204, "delete");
     assert_eq!(total(&s, code).await, 3, "a deleted resource is not counted");
+    id_searches(&s, &ids).await;
 
     // A second tenant writes the same codes: neither tenant counts the other's resources.
     let b = format!("{}/tenant/b/fhir", s.root);
@@ -94,4 +95,23 @@ async fn totals_and_pages_with_one_tenant_then_two() {
     let (forward, backward) = walk(&s, &format!("{code}&_count=2")).await;
     assert_eq!(forward, vec![ids[0].clone(), ids[3].clone(), ids[4].clone()]);
     assert_eq!(backward, forward);
+    id_searches(&s, &ids).await;
+    assert_eq!(total(&s, &format!("{b}/Observation?_id={}", ids[0])).await, 0, "another tenant's id");
+}
+
+/// `_id` (answered from the resources' own table, not from index rows) with the fifth
+/// observation `ids[1]` deleted.
+async fn id_searches(s: &TestServer, ids: &[String]) {
+    let q = |query: String| format!("/Observation?{query}");
+    assert_eq!(total(s, &q(format!("_id={}", ids[0]))).await, 1);
+    assert_eq!(total(s, &q(format!("_id={},{}", ids[0], ids[2]))).await, 2);
+    assert_eq!(total(s, &q(format!("_id={}", ids[1]))).await, 0, "a deleted resource");
+    assert_eq!(total(s, &q(format!("_id={}&code=2-2", ids[0]))).await, 0);
+    assert_eq!(total(s, &q(format!("_id={}&code=2-2", ids[2]))).await, 1);
+    assert_eq!(total(s, &q(format!("_id=|{}", ids[0]))).await, 1, "no system");
+    assert_eq!(total(s, &q(format!("_id=http://x|{}", ids[0]))).await, 0, "ids have no system");
+    assert_eq!(total(s, &q(format!("_id:not={}&code=http://loinc.org|1-1", ids[0]))).await, 2);
+    assert_eq!(total(s, &q("_id:missing=false&code=http://loinc.org|1-1".into())).await, 3);
+    assert_eq!(total(s, &q("_id:missing=true".into())).await, 0);
+    assert_eq!(total(s, &format!("/Patient?_id={}", ids[0])).await, 0, "an id of another type");
 }

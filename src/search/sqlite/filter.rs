@@ -179,8 +179,53 @@ fn typed_key(alias: &str, r: &str, types: &[String]) -> (String, String) {
     }
 }
 
+/// `_id` is answered from `resource_current` (every resource has one), not from index rows.
+fn is_id(c: &Clause) -> bool {
+    c.param.code == "_id"
+}
+
+/// The rids of the live resources (of `types`) whose id is one of the clause's values.
+fn id_rids(out: &mut SqlBuf, types: &[String], c: &Clause) {
+    out.push("SELECT x.rid FROM resource_current x WHERE x.deleted = 0");
+    if !types.is_empty() {
+        out.push(" AND x.rtype IN (");
+        for (i, t) in types.iter().enumerate() {
+            if i > 0 {
+                out.push(", ");
+            }
+            out.arg(t.clone());
+        }
+        out.push(")");
+    }
+    out.push(" AND (");
+    let mut any = false;
+    for v in &c.values {
+        // Ids have no system; other modifiers than `:not` (applied by the caller) match nothing.
+        let SearchValue::Token { system, code } = v else { continue };
+        if matches!(system.as_deref(), Some(s) if !s.is_empty()) || !matches!(c.modifier, None | Some(Modifier::Not)) {
+            continue;
+        }
+        if any {
+            out.push(" OR ");
+        }
+        any = true;
+        match code {
+            Some(code) => {
+                out.push("x.id = ");
+                out.arg(code.clone());
+            }
+            None => out.push("1"),
+        }
+    }
+    out.push(if any { ")" } else { "0)" });
+}
+
 fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], c: &Clause) {
     let tbl = if is_full_text(&c.param) { "sp_fulltext" } else { table(c.param.kind) };
+    if let ([SearchValue::Missing(missing)], true) = (c.values.as_slice(), is_id(c)) {
+        out.push(if *missing { "0" } else { "1" });
+        return;
+    }
     if let [SearchValue::Missing(missing)] = c.values.as_slice() {
         out.push(&format!("{alias}.rid {}IN (SELECT {} FROM {tbl} x WHERE ", if *missing { "NOT " } else { "" }, rid_of("x")));
         if partial_index(tbl) {
@@ -202,6 +247,9 @@ fn clause(out: &mut SqlBuf, registry: &Registry, alias: &str, types: &[String], 
 
 /// The rids of the resources with a value matching clause `c` (its modifier aside).
 fn clause_rids(out: &mut SqlBuf, types: &[String], c: &Clause) {
+    if is_id(c) {
+        return id_rids(out, types, c);
+    }
     let tbl = if is_full_text(&c.param) { "sp_fulltext" } else { table(c.param.kind) };
     out.push(&format!("SELECT {} FROM {tbl} x WHERE ", rid_of("x")));
     if partial_index(tbl) {

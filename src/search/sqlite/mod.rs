@@ -1,7 +1,7 @@
 //! The embedded `SearchIndex`: search values in SQLite tables beside the resources, written
 //! in the same transaction as each version, so a search right after a write sees it.
 //!
-//! Layout (index version 3): one table per value family; a value row's rowid is
+//! Layout (index version 4): one table per value family; a value row's rowid is
 //! `rid << 24 | n` (the resource and the value's position among its values), so the rows
 //! of a resource sit together, a new resource's rows are appended, and a resource's rows
 //! are a rowid range (see [`RID_SHIFT`]) without an index of their own. Repeated strings
@@ -9,7 +9,7 @@
 //! token and quantity systems and token display texts are ids in `sp_dict`. Each table has
 //! one value index, led by `pid`; composite components other than the first (rows with
 //! `grp > 0` in the non-token tables) are left out of it, since a composite is always
-//! found through its first component.
+//! found through its first component. `_id` has no rows: `resource_current` answers it.
 pub mod filter;
 pub mod run;
 mod write;
@@ -19,7 +19,7 @@ pub use write::{write, Dicts, Stmts};
 use rusqlite::Connection;
 
 /// `PRAGMA user_version` of a database whose index has the layout of [`SCHEMA`].
-pub const INDEX_VERSION: i64 = 3;
+pub const INDEX_VERSION: i64 = 4;
 
 /// A value row's rowid is `rid << RID_SHIFT | n`.
 pub const RID_SHIFT: u32 = 24;

@@ -129,6 +129,10 @@ pub fn write<'c>(
     let base = rid << RID_SHIFT;
     let mut last: Option<(&str, i64)> = None;
     for (n, e) in entries.iter().enumerate() {
+        if e.param == "_id" {
+            // Searched through `resource_current` (see `filter::id_rids`).
+            continue;
+        }
         let pid = match last {
             Some((p, pid)) if p == e.param.as_str() => pid,
             _ => {
