@@ -185,18 +185,19 @@ impl Prebound {
         slots
     }
 
-    fn walk<'v>(&self, v: &'v mut Value, key: &'v str, path: &mut Vec<(&'v str, usize)>, slots: &mut Vec<Slot>) {
+    /// `path` holds the steps to `v`: `(key, None)` or `("", Some(index))`.
+    fn walk<'v>(&self, v: &'v mut Value, key: &'v str, path: &mut Vec<(&'v str, Option<usize>)>, slots: &mut Vec<Slot>) {
         match v {
             Value::Object(obj) => {
                 for (k, child) in obj.iter_mut() {
-                    path.push((k.as_str(), usize::MAX));
+                    path.push((k.as_str(), None));
                     self.walk(child, k, path, slots);
                     path.pop();
                 }
             }
             Value::Array(a) => {
                 for (i, child) in a.iter_mut().enumerate() {
-                    path.push(("", i));
+                    path.push(("", Some(i)));
                     self.walk(child, key, path, slots);
                     path.pop();
                 }
@@ -210,7 +211,7 @@ impl Prebound {
                 if let Some(t) = self.map.get(s.as_str()) {
                     *s = t.clone();
                 } else if urn || s.contains('?') || self.open.contains(s.as_str()) {
-                    let path = path.iter().map(|&(k, i)| if i == usize::MAX { Step::Key(k.to_string()) } else { Step::Index(i) }).collect();
+                    let path = path.iter().map(|&(k, i)| i.map_or_else(|| Step::Key(k.to_string()), Step::Index)).collect();
                     slots.push(Slot { path, is_reference });
                 }
             }

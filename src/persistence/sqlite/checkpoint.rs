@@ -20,9 +20,9 @@ const DELAY: Duration = Duration::from_millis(200);
 const BUSY_INTERVAL: Duration = Duration::from_millis(1000);
 /// WAL size beyond which the writer checkpoints before its next transaction.
 const WRITER_LIMIT_BYTES: i64 = 256 << 20;
-/// SQLite's own automatic checkpoint in the writer, a last resort, in pages (256 MB with
+/// SQLite's own automatic checkpoint in the writer, a last resort, in pages (512 MB with
 /// SQLite's default 4 KiB pages).
-pub const AUTOCHECKPOINT: i64 = 65_536;
+pub const AUTOCHECKPOINT: i64 = 131_072;
 
 pub struct Checkpointer {
     wake: SyncSender<()>,
