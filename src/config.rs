@@ -211,6 +211,14 @@ pub struct TokenConfig {
 }
 
 impl ServeConfig {
+    /// Refuses `$ingest-document` settings this build cannot honour (checked at start).
+    pub async fn check_ingest(&self) -> Result<(), String> {
+        if !["", "flag", "omit"].contains(&self.ingest_low_confidence.to_ascii_lowercase().as_str()) {
+            return Err(format!("HEARTH_INGEST_LOW_CONFIDENCE (--ingest-low-confidence) must be flag or omit, not '{}'", self.ingest_low_confidence));
+        }
+        crate::ingest::check_services(&self.ingest_settings()).await
+    }
+
     pub fn ingest_settings(&self) -> crate::ingest::Settings {
         crate::ingest::Settings {
             max_pages: self.ingest_max_pages,

@@ -16,6 +16,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The application for a configuration: its router and its store (closed on shutdown).
 /// `hearth serve` and the Lambda entry point run the same router.
 pub async fn build(config: ServeConfig) -> Result<(axum::Router, Arc<dyn ResourceStore>), BoxError> {
+    config.check_ingest().await?;
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
     let (store, search, blobs) = open_backend(&config, &schema).await?;

@@ -137,13 +137,29 @@ async fn a_reference_needs_read_access_to_the_document() {
     r.expect(200, "with read access");
 }
 
-#[tokio::test]
-async fn an_unavailable_engine_is_named_and_nothing_is_written() {
-    for (flag, value, setting) in [("--ingest-ocr", "no-such-ocr", "HEARTH_INGEST_OCR"), ("--ingest-extract", "no-such-service", "HEARTH_INGEST_EXTRACT")] {
-        let s = TestServer::start_with_args(&[flag, value]);
-        let r = s.send(s.req(Method::POST, "/$ingest-document").header("content-type", "application/pdf").body(corpus("001-summary.pdf"))).await;
-        assert_eq!(r.status, 500, "{}", r.text());
-        assert!(r.text().contains(setting), "{}", r.text());
-        assert_eq!(s.system_history_count().await, 0);
+#[test]
+fn a_server_with_an_unavailable_engine_does_not_start() {
+    let cases = [
+        ("--ingest-ocr", "no-such-ocr", "HEARTH_INGEST_OCR"),
+        ("--ingest-extract", "no-such-service", "HEARTH_INGEST_EXTRACT"),
+        ("--ingest-low-confidence", "keep", "HEARTH_INGEST_LOW_CONFIDENCE"),
+    ];
+    for (flag, value, setting) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("HEARTH_")) {
+            cmd.env_remove(k);
+        }
+        let out = cmd
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args([flag, value])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run hearth");
+        assert!(!out.status.success(), "{flag} {value}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(setting) && err.contains(value), "{flag} {value}: the refusal names the setting: {err}");
+        assert!(!dir.path().join("hearth.db").exists(), "{flag} {value}: a database was created");
     }
 }

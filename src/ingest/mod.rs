@@ -238,6 +238,14 @@ fn pdf_pages(bytes: &[u8], settings: &Settings, ocr: Option<&dyn TextSource>) ->
     Ok(pages)
 }
 
+/// Refuses settings naming an OCR engine or an extraction service this build does not have
+/// (run at start, so that such a server does not start).
+pub async fn check_services(settings: &Settings) -> Result<(), String> {
+    ocr_service(settings).await.map_err(|e| e.to_string())?;
+    entity_service(settings).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// The OCR service named by the settings, when it is not the local Tesseract.
 async fn ocr_service(settings: &Settings) -> Result<Option<&'static dyn TextSource>, FhirError> {
     match settings.ocr_engine.as_str() {
