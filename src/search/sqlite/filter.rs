@@ -61,14 +61,8 @@ fn pid_cond(out: &mut SqlBuf, x: &str, types: &[String], code: &str) {
             out.push(&format!("{x}.pid IN (SELECT pid FROM sp_param WHERE param = "));
             out.arg(code.to_string());
             if !types.is_empty() {
-                out.push(" AND rtype IN (");
-                for (i, t) in types.iter().enumerate() {
-                    if i > 0 {
-                        out.push(", ");
-                    }
-                    out.arg(t.clone());
-                }
-                out.push(")");
+                out.push(" AND ");
+                in_types(out, "rtype", types);
             }
             out.push(")");
         }
@@ -77,11 +71,16 @@ fn pid_cond(out: &mut SqlBuf, x: &str, types: &[String], code: &str) {
 
 /// `x.target_type IN (?, ...)` for the searched types (`1` when all types are searched).
 fn target_types_cond(out: &mut SqlBuf, x: &str, types: &[String]) {
+    in_types(out, &format!("{x}.target_type"), types);
+}
+
+/// `col IN (?, ...)` for the searched types (`1` when all types are searched).
+fn in_types(out: &mut SqlBuf, col: &str, types: &[String]) {
     if types.is_empty() {
         out.push("1");
         return;
     }
-    out.push(&format!("{x}.target_type IN ("));
+    out.push(&format!("{col} IN ("));
     for (i, t) in types.iter().enumerate() {
         if i > 0 {
             out.push(", ");
@@ -186,17 +185,8 @@ fn is_id(c: &Clause) -> bool {
 
 /// The rids of the live resources (of `types`) whose id is one of the clause's values.
 fn id_rids(out: &mut SqlBuf, types: &[String], c: &Clause) {
-    out.push("SELECT x.rid FROM resource_current x WHERE x.deleted = 0");
-    if !types.is_empty() {
-        out.push(" AND x.rtype IN (");
-        for (i, t) in types.iter().enumerate() {
-            if i > 0 {
-                out.push(", ");
-            }
-            out.arg(t.clone());
-        }
-        out.push(")");
-    }
+    out.push("SELECT x.rid FROM resource_current x WHERE x.deleted = 0 AND ");
+    in_types(out, "x.rtype", types);
     out.push(" AND (");
     let mut any = false;
     for v in &c.values {
