@@ -8,10 +8,18 @@
    description; every `#checkov:skip` carries a reason.
 2. Contract with the application: the Lambda environments, the artifact paths, the DynamoDB
    key design and the API routes are the ones Hearth reads and expects (see README).
-3. checkov over infra/terraform (unless --no-checkov): no failed check, no parsing error.
+3. The optional Cognito pre-token-generation Lambda (modules/identity, pretoken.tf): behind
+   enable_smart_pretoken (default false, threaded through examples/complete), packaged by
+   archive_file from pretoken/pretoken.py only, wired into the user pool as V2_0, invokable
+   by this user pool only, a role that may only write its log group, and an environment
+   that is exactly what the handler reads, with the handler's defaults.
+4. The Lambda's unit tests (unittest, pretoken/test_*.py), in a subprocess; each test counts
+   as one passed, failed or skipped check.
+5. checkov over infra/terraform (unless --no-checkov): no failed check, no parsing error.
 
 Prints one line per check and closes with `terraform: N passed, M failed, K skipped`
-(K = checks checkov skipped through inline, reasoned skips). Exit status 1 on any failure.
+(K = checks checkov skipped through inline, reasoned skips, plus skipped unit tests).
+Exit status 1 on any failure.
 
 Usage: python scripts/check_terraform.py [--no-checkov] [--root infra/terraform]
 """
@@ -19,7 +27,9 @@ Usage: python scripts/check_terraform.py [--no-checkov] [--root infra/terraform]
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -71,6 +81,7 @@ class Results:
     def __init__(self) -> None:
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
 
     def check(self, name: str, problems: list[str]) -> None:
         if problems:
@@ -272,6 +283,187 @@ def check_contract(root: Path, modules: dict[Path, Module], results: Results) ->
                   [f"route {r!r} missing" for r in ROUTES if r not in routes_text] + ([] if routes or routes_text else ["no routes"]))
 
 
+def resources(m: Module, kind: str = "resource") -> dict[tuple[str, str], dict]:
+    """{(type, name): body} of a module's resources (or data sources)."""
+    out = {}
+    for doc in m.docs.values():
+        for entry in doc.get(kind, []):
+            for rtype, named in entry.items():
+                for name, body in named.items():
+                    out[(rtype, name)] = body
+    return out
+
+
+def text_of(node) -> str:
+    return " ".join(strings(node))
+
+
+def check_pretoken(root: Path, modules: dict[Path, Module], results: Results) -> Path | None:
+    """The optional pre-token-generation Lambda and its wiring. Returns the handler's folder."""
+    identity = find_module(modules, root, "modules/identity")
+    example = find_module(modules, root, "examples/complete")
+    if identity is None or example is None:
+        results.check("pre-token Lambda: modules/identity and examples/complete exist", ["missing"])
+        return None
+    res, data = resources(identity), resources(identity, "data")
+
+    problems = []
+    for m, where in [(identity, "modules/identity"), (example, "examples/complete")]:
+        v = m.variables.get("enable_smart_pretoken")
+        if v is None:
+            problems.append(f"{where} does not declare enable_smart_pretoken")
+        elif unwrap(v.get("default")) is not False or "bool" not in str(unwrap(v.get("type"))):
+            problems.append(f"{where}: enable_smart_pretoken must be a bool defaulting to false")
+    call = example.calls.get("identity", {})
+    if unwrap(call.get("enable_smart_pretoken")) != "${var.enable_smart_pretoken}":
+        problems.append("examples/complete does not pass var.enable_smart_pretoken to module.identity")
+    if unwrap(call.get("logs_kms_key_arn")) != "${module.data.logs_kms_key_arn}":
+        problems.append("examples/complete does not give module.identity the logs key")
+    results.check("pre-token Lambda: off by default, switched by enable_smart_pretoken through examples/complete", problems)
+
+    names = [("data", "archive_file"), ("resource", "aws_cloudwatch_log_group"), ("resource", "aws_iam_role"),
+             ("data", "aws_iam_policy_document"), ("resource", "aws_iam_role_policy"),
+             ("resource", "aws_lambda_function"), ("resource", "aws_lambda_permission")]
+    problems = []
+    for kind, rtype in names:
+        body = (data if kind == "data" else res).get((rtype, "pretoken"))
+        if body is None:
+            problems.append(f"no {kind} {rtype}.pretoken")
+        elif "var.enable_smart_pretoken" not in str(unwrap(body.get("count"))):
+            problems.append(f"{rtype}.pretoken is not counted by var.enable_smart_pretoken")
+    results.check("pre-token Lambda: archive, log group, role, policy, function and permission exist only when enabled", problems)
+    if problems:
+        return None
+
+    archive = data[("archive_file", "pretoken")]
+    fn = res[("aws_lambda_function", "pretoken")]
+    problems = []
+    src = str(unwrap(archive.get("source_file")))
+    handler_file = identity.path / src.replace("${path.module}/", "") if src.startswith("${path.module}/") else None
+    if unwrap(archive.get("type")) != "zip" or "source_dir" in archive or handler_file is None:
+        problems.append("archive_file must zip one source_file under ${path.module} (the tests stay out of the zip)")
+    elif not handler_file.is_file():
+        problems.append(f"{src}: no such file")
+    module_name, _, function = str(unwrap(fn.get("handler"))).partition(".")
+    if handler_file is not None and handler_file.is_file():
+        code = handler_file.read_text()
+        if handler_file.stem != module_name or not re.search(rf"^def {re.escape(function)}\(event", code, re.M):
+            problems.append(f"handler {unwrap(fn.get('handler'))!r} is not a function of {handler_file.name}")
+    if unwrap(fn.get("runtime")) != "python3.12":
+        problems.append(f"runtime {unwrap(fn.get('runtime'))!r}, expected python3.12")
+    if "data.archive_file.pretoken" not in str(unwrap(fn.get("filename"))) or "output_base64sha256" not in str(unwrap(fn.get("source_code_hash"))):
+        problems.append("filename / source_code_hash must come from data.archive_file.pretoken")
+    if "vpc_config" in fn:
+        problems.append("the function needs no VPC (and its role has no ENI permissions)")
+    results.check("pre-token Lambda: python3.12, handler defined in the zipped file, code hash from archive_file", problems)
+
+    pool = res.get(("aws_cognito_user_pool", "this"), {})
+    problems = []
+    configs = [d["lambda_config"] for d in pool.get("dynamic", []) if "lambda_config" in d]
+    ptg = [p for c in configs for content in c.get("content", []) for p in content.get("pre_token_generation_config", [])]
+    if len(ptg) != 1:
+        problems.append("aws_cognito_user_pool.this has no (or several) lambda_config.pre_token_generation_config")
+    else:
+        if unwrap(ptg[0].get("lambda_version")) != "V2_0":
+            problems.append(f"lambda_version {unwrap(ptg[0].get('lambda_version'))!r}, expected V2_0 (access-token customisation)")
+        arn = str(unwrap(ptg[0].get("lambda_arn")))
+        resolved = arn + " " + " ".join(text_of(identity.locals.get(n)) for n in REF_LOCAL.findall(arn))
+        if "aws_lambda_function.pretoken" not in resolved or "var.enable_smart_pretoken" not in resolved:
+            problems.append("lambda_arn does not resolve to aws_lambda_function.pretoken when enable_smart_pretoken")
+        if "var.enable_smart_pretoken" not in text_of(configs[0].get("for_each")):
+            problems.append("lambda_config is not switched on by enable_smart_pretoken")
+    pre = text_of(pool.get("lifecycle"))
+    if "user_pool_tier" not in pre or "ESSENTIALS" not in pre:
+        problems.append("no precondition requiring user_pool_tier ESSENTIALS or PLUS for V2_0")
+    if unwrap(pool.get("user_pool_tier")) != "${var.user_pool_tier}":
+        problems.append("user_pool_tier is not set from var.user_pool_tier")
+    writable = text_of(identity.locals.get("user_attributes_writable"))
+    if "custom:" in writable or "attribute" in writable:
+        problems.append(f"users may write custom attributes ({writable}): they would pick their own patient or tenant")
+    results.check("pre-token Lambda: user pool trigger V2_0 (Essentials/Plus precondition), FHIR-id attributes not user-writable", problems)
+
+    perm = res[("aws_lambda_permission", "pretoken")]
+    want = {"action": "lambda:InvokeFunction", "principal": "cognito-idp.amazonaws.com", "source_arn": "${aws_cognito_user_pool.this.arn}"}
+    problems = [f"{k} = {unwrap(perm.get(k))!r}, expected {v!r}" for k, v in want.items() if unwrap(perm.get(k)) != v]
+    if "aws_lambda_function.pretoken" not in str(unwrap(perm.get("function_name"))):
+        problems.append("function_name is not aws_lambda_function.pretoken")
+    results.check("pre-token Lambda: only this user pool may invoke it (cognito-idp, source_arn)", problems)
+
+    problems = []
+    doc = data[("aws_iam_policy_document", "pretoken")]
+    for st in doc.get("statement", []):
+        actions = [a for a in strings(st.get("actions"))]
+        problems += [f"action {a} is not a CloudWatch Logs write" for a in actions if a not in ("logs:CreateLogStream", "logs:PutLogEvents")]
+        if any(r != "${aws_cloudwatch_log_group.pretoken[0].arn}:*" for r in strings(st.get("resources"))):
+            problems.append(f"resources {list(strings(st.get('resources')))}: only its own log group")
+        if "not_actions" in st or "not_resources" in st or unwrap(st.get("effect", "Allow")) != "Allow":
+            problems.append("only plain Allow statements")
+    role_policies = [b for (t, _), b in res.items() if t in ("aws_iam_role_policy", "aws_iam_role_policy_attachment") and "aws_iam_role.pretoken" in text_of(b.get("role"))]
+    if len(role_policies) != 1 or "data.aws_iam_policy_document.pretoken[0]" not in text_of(role_policies[0].get("policy")):
+        problems.append("the role must have exactly one policy, data.aws_iam_policy_document.pretoken")
+    lg = res[("aws_cloudwatch_log_group", "pretoken")]
+    if unwrap(lg.get("kms_key_id")) != "${var.logs_kms_key_arn}":
+        problems.append("its log group is not encrypted with the logs key")
+    results.check("pre-token Lambda: least privilege, its role may only write its own (KMS-encrypted) log group", problems)
+
+    problems = []
+    env = unwrap(identity.locals.get("pretoken_environment")) or {}
+    if str(unwrap(unwrap(fn.get("environment", [{}])).get("variables"))) != "${local.pretoken_environment}":
+        problems.append("the function's environment is not local.pretoken_environment")
+    code = handler_file.read_text() if handler_file and handler_file.is_file() else ""
+    reads = dict(re.findall(r'env\.get\("(PRETOKEN_[A-Z_]+)"(?:, "([^"]*)")?\)', code))
+    if set(env) != set(reads):
+        problems.append(f"environment {sorted(env)} != variables the handler reads {sorted(reads)}")
+    defaults = {"PRETOKEN_PATIENT_ATTRIBUTE": "patient_attribute", "PRETOKEN_PRACTITIONER_ATTRIBUTE": "practitioner_attribute"}
+    for key, var in defaults.items():
+        got = unwrap(identity.variables.get(var, {}).get("default"))
+        if reads.get(key) != got:
+            problems.append(f"var.{var} defaults to {got!r}, the handler to {reads.get(key)!r}")
+    tenant_claim = COMPUTE_DEFAULTS["tenant_claim"]
+    if reads.get("PRETOKEN_TENANT_ATTRIBUTE") != tenant_claim or tenant_claim not in str(env.get("PRETOKEN_TENANT_ATTRIBUTE")):
+        problems.append(f"the tenant is not copied as {tenant_claim} (HEARTH_TENANT_CLAIM)")
+    handler_defaults = None
+    for node in ast.walk(ast.parse(code or "pass")):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "DEFAULT_GROUP_SCOPES" for t in node.targets):
+            handler_defaults = ast.literal_eval(node.value)
+    tf_defaults = unwrap(identity.variables.get("smart_group_scopes", {}).get("default"))
+    tf_defaults = {k: unwrap(v) if isinstance(unwrap(v), list) else [unwrap(v)] for k, v in (tf_defaults or {}).items() if not k.startswith("__")}
+    if handler_defaults != tf_defaults:
+        problems.append(f"var.smart_group_scopes defaults to {tf_defaults}, the handler to {handler_defaults}")
+    if "var.smart_group_scopes" not in str(env.get("PRETOKEN_GROUP_SCOPES")):
+        problems.append("PRETOKEN_GROUP_SCOPES does not come from var.smart_group_scopes")
+    results.check("pre-token Lambda: environment is exactly the PRETOKEN_* settings the handler reads, with its defaults", problems)
+    return handler_file.parent if handler_file else None
+
+
+def run_unit_tests(folder: Path, results: Results) -> None:
+    """python -m unittest discover in a subprocess; every test counts as a check."""
+    cmd = [sys.executable, "-m", "unittest", "discover", "-s", str(folder), "-p", "test_*.py", "-v"]
+    print(f"==> {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    out = proc.stderr + proc.stdout
+    ran = re.search(r"^Ran (\d+) tests?", out, re.M)
+    counts = {k: int(v) for k, v in re.findall(r"(failures|errors|skipped|unexpected successes)=(\d+)", out.split("\nRan ")[-1])}
+    if not ran or int(ran.group(1)) == 0:
+        results.check(f"unit tests in {folder.name}/", [f"no test ran (exit {proc.returncode}): {out.strip()[-2000:]}"])
+        return
+    failed = counts.get("failures", 0) + counts.get("errors", 0) + counts.get("unexpected successes", 0)
+    if proc.returncode != 0 and failed == 0:
+        failed = 1
+    skipped = counts.get("skipped", 0)
+    for line in out.splitlines():
+        if line.endswith((" ... ok", " ... FAIL", " ... ERROR")) or " ... skipped" in line:
+            print(f"     {line}")
+    if failed:
+        print(out[out.find("=" * 70):] if "=" * 70 in out else out[-3000:])
+    ok = int(ran.group(1)) - failed - skipped
+    print(f"{'ok  ' if not failed else 'FAIL'} unit tests in {folder.name}/ (Python {sys.version.split()[0]}): "
+          f"{ok} passed, {failed} failed, {skipped} skipped")
+    results.passed += ok
+    results.failed += failed
+    results.skipped += skipped
+
+
 def run_checkov(root: Path) -> tuple[int, int, int, list[str]]:
     exe = Path(sys.executable).parent / "checkov"
     cmd = [str(exe) if exe.exists() else (shutil.which("checkov") or "checkov"),
@@ -312,8 +504,11 @@ def main() -> int:
     modules = load_modules(root, results)
     check_structure(root, modules, results)
     check_contract(root, modules, results)
+    tests = check_pretoken(root, modules, results)
+    if tests is not None:
+        run_unit_tests(tests, results)
 
-    passed, failed, skipped = results.passed, results.failed, 0
+    passed, failed, skipped = results.passed, results.failed, results.skipped
     if not args.no_checkov:
         c_passed, c_failed, skipped, problems = run_checkov(root)
         for p in problems:

@@ -28,6 +28,14 @@ module "identity" {
   logout_urls          = var.smart_logout_urls
   create_system_client = var.create_system_client
   tags                 = var.tags
+
+  # Optional pre-token-generation Lambda: SMART scopes, patient / fhirUser claims and the
+  # tenant in access tokens (see README, "What a SMART app gets").
+  enable_smart_pretoken     = var.enable_smart_pretoken
+  user_pool_tier            = var.cognito_user_pool_tier
+  keep_fhir_user_attributes = var.keep_fhir_user_attributes
+  logs_kms_key_arn          = module.data.logs_kms_key_arn
+  log_retention_days        = var.log_retention_days
 }
 
 module "search" {

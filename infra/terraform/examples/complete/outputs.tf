@@ -28,6 +28,11 @@ output "smart_scopes" {
   value       = module.identity.scopes
 }
 
+output "pretoken_function_name" {
+  description = "Pre-token-generation Lambda (null unless enable_smart_pretoken)."
+  value       = module.identity.pretoken_function_name
+}
+
 output "table_name" {
   description = "DynamoDB resource table."
   value       = module.data.table_name

@@ -61,6 +61,24 @@ variable "create_system_client" {
   default     = false
 }
 
+variable "enable_smart_pretoken" {
+  description = "Deploy the Cognito pre-token-generation Lambda (SMART scopes from groups, patient / fhirUser claims, tenant in access tokens). Needs cognito_user_pool_tier ESSENTIALS or PLUS."
+  type        = bool
+  default     = false
+}
+
+variable "cognito_user_pool_tier" {
+  description = "Cognito feature plan (LITE, ESSENTIALS, PLUS); null leaves it as it is. enable_smart_pretoken needs ESSENTIALS or PLUS."
+  type        = string
+  default     = null
+}
+
+variable "keep_fhir_user_attributes" {
+  description = "Keep custom:patientId and custom:practitionerId in the user pool after turning enable_smart_pretoken off (Cognito cannot remove attributes)."
+  type        = bool
+  default     = false
+}
+
 variable "opensearch_master_role_arn" {
   description = "IAM role of the platform team that administers OpenSearch fine-grained access control (maps the Lambda roles, see README)."
   type        = string

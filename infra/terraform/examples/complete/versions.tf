@@ -4,7 +4,11 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.70" # logging_config, software_update_options, pre-token V2_0
+      version = "~> 5.83" # logging_config, user_pool_tier, pre-token V2_0
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = "~> 2.4" # the pre-token Lambda's zip
     }
   }
 

@@ -13,12 +13,22 @@ locals {
     local.user_attributes_writable,
     ["email_verified"],
     var.enable_tenant_attribute ? ["custom:tenantId"] : [],
+    local.fhir_user_attributes ? [var.patient_attribute, var.practitioner_attribute] : [],
   )
   app_scopes = concat(
     ["openid", "profile", "email"],
     flatten([for id, rs in aws_cognito_resource_server.smart : tolist(rs.scope_identifiers) if id != "system"]),
   )
   system_scopes = contains(keys(var.smart_scopes), "system") ? tolist(aws_cognito_resource_server.smart["system"].scope_identifiers) : []
+
+  # custom:patientId / custom:practitionerId: in the schema while the pre-token Lambda is on,
+  # and afterwards with keep_fhir_user_attributes (Cognito cannot remove attributes).
+  fhir_user_attributes = var.enable_smart_pretoken || var.keep_fhir_user_attributes
+  fhir_user_schema = local.fhir_user_attributes ? [
+    for a in [var.patient_attribute, var.practitioner_attribute] : trimprefix(a, "custom:") if startswith(a, "custom:")
+  ] : []
+
+  pre_token_lambda_arn = var.enable_smart_pretoken ? aws_lambda_function.pretoken[0].arn : var.pre_token_generation_lambda_arn
 }
 
 resource "aws_cognito_user_pool" "this" {
@@ -76,13 +86,44 @@ resource "aws_cognito_user_pool" "this" {
     }
   }
 
+  # FHIR ids of the user (the pre-token Lambda makes them the patient / fhirUser claims).
+  # Like custom:tenantId, only administrators may write them (write_attributes below).
+  dynamic "schema" {
+    for_each = toset(local.fhir_user_schema)
+    content {
+      name                     = schema.value
+      attribute_data_type      = "String"
+      mutable                  = true
+      developer_only_attribute = false
+      required                 = false
+      string_attribute_constraints {
+        min_length = 1
+        max_length = 64
+      }
+    }
+  }
+
+  # Access-token customisation (event V2_0) needs the Essentials or Plus feature plan.
+  user_pool_tier = var.user_pool_tier
+
   dynamic "lambda_config" {
-    for_each = var.pre_token_generation_lambda_arn == null ? [] : [1]
+    for_each = var.enable_smart_pretoken || var.pre_token_generation_lambda_arn != null ? [1] : []
     content {
       pre_token_generation_config {
-        lambda_arn     = var.pre_token_generation_lambda_arn
+        lambda_arn     = local.pre_token_lambda_arn
         lambda_version = "V2_0"
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !var.enable_smart_pretoken || contains(["ESSENTIALS", "PLUS"], coalesce(var.user_pool_tier, "unset"))
+      error_message = "enable_smart_pretoken (a V2_0 pre-token-generation trigger) needs user_pool_tier = \"ESSENTIALS\" or \"PLUS\" (the Lite plan cannot customise access tokens)."
+    }
+    precondition {
+      condition     = !var.enable_smart_pretoken || var.pre_token_generation_lambda_arn == null
+      error_message = "Set either enable_smart_pretoken or pre_token_generation_lambda_arn, not both: a user pool has one pre-token-generation trigger."
     }
   }
 

@@ -47,3 +47,8 @@ output "scopes" {
   description = "Every SMART scope the pool defines."
   value       = flatten([for rs in aws_cognito_resource_server.smart : tolist(rs.scope_identifiers)])
 }
+
+output "pretoken_function_name" {
+  description = "Name of the pre-token-generation Lambda (null unless enable_smart_pretoken)."
+  value       = var.enable_smart_pretoken ? aws_lambda_function.pretoken[0].function_name : null
+}

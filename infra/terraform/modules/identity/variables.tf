@@ -76,9 +76,78 @@ variable "refresh_token_validity_days" {
 }
 
 variable "pre_token_generation_lambda_arn" {
-  description = "Optional pre-token-generation trigger (event version V2_0) that copies custom:tenantId into access tokens; Cognito puts custom attributes in ID tokens only."
+  description = "Your own pre-token-generation trigger (event version V2_0; grant cognito-idp.amazonaws.com lambda:InvokeFunction on it yourself). Leave null with enable_smart_pretoken, which deploys Hearth's."
   type        = string
   default     = null
+}
+
+variable "enable_smart_pretoken" {
+  description = "Deploy Hearth's pre-token-generation Lambda (V2_0, Python, pretoken/): SMART scopes from groups (smart_group_scopes), patient and fhirUser claims from the patient / practitioner attributes, custom:tenantId in access tokens. Needs user_pool_tier ESSENTIALS or PLUS."
+  type        = bool
+  default     = false
+}
+
+variable "user_pool_tier" {
+  description = "Cognito feature plan: LITE, ESSENTIALS or PLUS; null leaves the pool's plan as it is (new pools start on ESSENTIALS). Access-token customisation (enable_smart_pretoken) needs ESSENTIALS or PLUS, billed per monthly active user."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.user_pool_tier == null || contains(["LITE", "ESSENTIALS", "PLUS"], coalesce(var.user_pool_tier, "LITE"))
+    error_message = "user_pool_tier must be LITE, ESSENTIALS, PLUS or null."
+  }
+}
+
+variable "smart_group_scopes" {
+  description = "SMART scopes the pre-token Lambda adds per Cognito group (PRETOKEN_GROUP_SCOPES), when the app asked for no SMART scope itself. The \"patient\" entry goes to users with a valid patient attribute (group or not); patient/ scopes are never added without one."
+  type        = map(list(string))
+  default = {
+    practitioner = ["user/*.cruds"]
+    patient      = ["patient/*.rs"]
+  }
+
+  validation {
+    condition = alltrue([for scopes in values(var.smart_group_scopes) : alltrue([
+      for s in scopes : can(regex("^(patient|user|system)/(\\*|[A-Za-z]+)\\.(read|write|\\*|[cruds]+)(\\?\\S+)?$", s))
+    ])])
+    error_message = "smart_group_scopes: every value must be a SMART scope such as patient/*.rs, user/Observation.cruds or user/*.read."
+  }
+}
+
+variable "patient_attribute" {
+  description = "User attribute holding the user's Patient id (PRETOKEN_PATIENT_ATTRIBUTE); becomes the patient claim and fhirUser = Patient/<id>. A custom: name is added to the schema."
+  type        = string
+  default     = "custom:patientId"
+}
+
+variable "practitioner_attribute" {
+  description = "User attribute holding the user's Practitioner id (PRETOKEN_PRACTITIONER_ATTRIBUTE); becomes fhirUser = Practitioner/<id>. A custom: name is added to the schema."
+  type        = string
+  default     = "custom:practitionerId"
+}
+
+variable "keep_fhir_user_attributes" {
+  description = "Keep the patient and practitioner attributes in the schema with enable_smart_pretoken = false. Cognito cannot remove attributes: set it when turning the Lambda off after it was on."
+  type        = bool
+  default     = false
+}
+
+variable "pretoken_reserved_concurrency" {
+  description = "Reserved concurrency of the pre-token Lambda (it runs once per token issue or refresh, for a few milliseconds)."
+  type        = number
+  default     = 10
+}
+
+variable "logs_kms_key_arn" {
+  description = "Customer-managed key of the pre-token Lambda's log group (used with enable_smart_pretoken)."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Retention of the pre-token Lambda's log group, in days."
+  type        = number
+  default     = 365
 }
 
 variable "deletion_protection" {

@@ -4,7 +4,11 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.70" # logging_config, software_update_options, pre-token V2_0
+      version = "~> 5.83" # user_pool_tier (feature plans), pre-token V2_0
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = "~> 2.4" # packages the pre-token Lambda
     }
   }
 }
