@@ -145,6 +145,18 @@ pub struct ServeConfig {
     pub oauth_authorize_url: Option<String>,
     #[arg(long, env = "HEARTH_OAUTH_TOKEN_URL")]
     pub oauth_token_url: Option<String>,
+    /// What `.well-known/smart-configuration` advertises: only what the authorization server
+    /// really does. Defaults are true of Amazon Cognito on its own (no SMART launch context,
+    /// no SMART scopes, no private_key_jwt); widen them when a pre-token Lambda or another
+    /// server issues SMART scopes and the `patient` claim. Space- or comma-separated.
+    #[arg(long, env = "HEARTH_SMART_CAPABILITIES", default_value = "launch-standalone client-public client-confidential-symmetric sso-openid-connect")]
+    pub smart_capabilities: String,
+    #[arg(long, env = "HEARTH_SMART_SCOPES", default_value = "openid profile email")]
+    pub smart_scopes: String,
+    #[arg(long, env = "HEARTH_SMART_AUTH_METHODS", default_value = "client_secret_basic client_secret_post")]
+    pub smart_auth_methods: String,
+    #[arg(long, env = "HEARTH_SMART_GRANT_TYPES", default_value = "authorization_code client_credentials")]
+    pub smart_grant_types: String,
     /// Tenancy of the embedded store: `pool` (one database, every row partitioned by
     /// tenant) or `silo` (one database file per tenant under DATA_DIR/tenants/).
     #[arg(long, env = "HEARTH_TENANCY", default_value = "pool")]

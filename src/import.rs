@@ -214,7 +214,7 @@ async fn send(sink: &Sink, bundle: Value, tally: &mut Tally) -> Result<(), BoxEr
     tally.bundles += 1;
     let statuses: Vec<u16> = match sink {
         Sink::Server(client) => post(client, &serde_json::to_vec(&bundle)?).await?,
-        Sink::Local(fhir) => match crate::interactions::transaction::process(fhir, crate::TENANT, bundle, Default::default(), "").await {
+        Sink::Local(fhir) => match crate::interactions::transaction::process(fhir, crate::TENANT, bundle, Default::default(), "", &None).await {
             Ok(o) => o.entries.iter().map(|e| e.status).collect(),
             Err(f) => {
                 let msg: Vec<String> = f.issues().iter().map(|i| i.diagnostics.clone()).collect();

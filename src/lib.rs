@@ -9,6 +9,7 @@ pub mod import;
 pub mod ingest;
 pub mod interactions;
 pub mod linelog;
+pub mod model;
 pub mod observability;
 pub mod persistence;
 pub mod routes;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::interaction::{classify, Interaction};
+use super::interaction::Interaction;
 use super::principal::{Access, Principal, Restriction};
 use super::rules::Rules;
 use crate::error::{FhirError, Result};
@@ -18,16 +18,7 @@ pub fn forbidden(why: impl Into<String>) -> FhirError {
     FhirError::Forbidden(why.into())
 }
 
-/// What a search must be confined to.
-#[derive(Debug, Clone, Default)]
-pub struct Confinement {
-    /// AND-ed into the query.
-    pub filters: Vec<Filter>,
-    /// Chained parameters and `_has` are refused (they would look outside the confinement).
-    pub no_chains: bool,
-    /// Types chains and `_has` may look into (`None`: any).
-    pub reachable: Option<Vec<String>>,
-}
+pub use crate::interactions::search::Confinement;
 
 pub struct Guard<'a> {
     pub fhir: &'a Fhir,
@@ -91,6 +82,8 @@ impl Guard<'_> {
     }
 
     /// Whether `v` may be seen under `access` (versions without a body: only with full access).
+    /// A SMART query filter is matched by the search index, which knows current versions
+    /// only: under one, an older version is out of reach.
     pub async fn visible(&self, access: &Access, v: &StoredVersion) -> Result<bool> {
         match access {
             Access::Full => Ok(true),
@@ -98,7 +91,16 @@ impl Guard<'_> {
             Access::Restricted(rs) => {
                 let Some(body) = v.body.as_deref() else { return Ok(false) };
                 let Ok(value) = serde_json::from_slice::<Value>(body) else { return Ok(false) };
+                let mut current = None;
                 for r in rs {
+                    if !r.query.is_empty() {
+                        if current.is_none() {
+                            current = Some(self.fhir.store.read(&self.tenant, &v.resource_type, &v.id).await?.map(|c| c.version));
+                        }
+                        if current != Some(Some(v.version)) {
+                            continue;
+                        }
+                    }
                     if self.satisfies(r, &value, &v.resource_type, &v.id).await? {
                         return Ok(true);
                     }
@@ -121,7 +123,9 @@ impl Guard<'_> {
     /// query-filtered scopes do not grant writes).
     pub fn ensure_writable_body(&self, access: &Access, body: &Value) -> Result<()> {
         let Access::Restricted(rs) = access else { return Ok(()) };
-        let ok = rs.iter().any(|r| r.query.is_empty() && r.patient.as_deref().is_some_and(|p| self.in_patient_compartment(body, p)));
+        let ok = rs.iter().any(|r| {
+            r.query.is_empty() && r.patient.as_deref().is_some_and(|p| super::gate::stays_within(&self.fhir.compartments, &self.fhir.schema, body, p))
+        });
         if ok {
             Ok(())
         } else {
@@ -139,6 +143,42 @@ impl Guard<'_> {
             Some(v) if !v.is_deleted() => self.ensure_visible(access, &v).await,
             _ => Err(forbidden(format!("{resource_type}/{id} is outside what the token may access"))),
         }
+    }
+
+    /// The gate the service layer asks about each write and criteria search (none without
+    /// authentication).
+    pub fn gate(&self) -> crate::interactions::gate::GateRef {
+        let principal = self.principal.clone()?;
+        Some(Arc::new(super::gate::PolicyGate {
+            principal,
+            rules: self.rules.clone(),
+            compartments: self.fhir.compartments.clone(),
+            schema: self.fhir.schema.clone(),
+        }))
+    }
+
+    /// `_list=id` shows which resources a List holds: the List must be readable.
+    pub async fn check_lists(&self, params: &[(String, String)]) -> Result<()> {
+        if self.principal.is_none() {
+            return Ok(());
+        }
+        for (_, id) in params.iter().filter(|(k, _)| k == "_list") {
+            let access = self.require(Interaction::Read, Some("List"))?;
+            let denied = || forbidden(format!("List/{} is outside what the token may access", id.chars().take(64).collect::<String>()));
+            match self.fhir.store.read(&self.tenant, "List", id).await {
+                Ok(Some(v)) if !v.is_deleted() => {
+                    if !self.visible(&access, &v).await? {
+                        return Err(denied());
+                    }
+                }
+                _ => {
+                    if !matches!(access, Access::Full) {
+                        return Err(denied());
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The filters confining a search of `resource_type` under `access`.
@@ -196,116 +236,5 @@ impl Guard<'_> {
             }
         }
         Ok(out)
-    }
-
-    /// Every entry of a batch or transaction Bundle is checked as if sent on its own; one
-    /// denied entry refuses the whole Bundle.
-    pub async fn check_bundle(&self, bundle: &Value, base_url: &str) -> Result<()> {
-        if self.principal.is_none() {
-            return Ok(());
-        }
-        let kind = match bundle.get("type").and_then(Value::as_str) {
-            Some("batch") => Interaction::Batch,
-            _ => Interaction::Transaction,
-        };
-        self.require(kind, None)?;
-        let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-        let wildcard = matches!(self.access(Interaction::SearchSystem, None), Access::Full);
-        for (i, e) in entries.iter().enumerate() {
-            let deny = |why: String| forbidden(format!("Bundle.entry[{i}]: {why}"));
-            let req = e.get("request");
-            let method = req.and_then(|r| r.get("method")).and_then(Value::as_str).unwrap_or("");
-            let url = req.and_then(|r| r.get("url")).and_then(Value::as_str).unwrap_or("");
-            let url = url.strip_prefix(base_url).unwrap_or(url);
-            let (path, query) = url.split_once('?').unwrap_or((url, ""));
-            let segs: Vec<String> = path
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
-                .collect();
-            let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-            let Ok(m) = axum::http::Method::from_bytes(method.as_bytes()) else { continue };
-            let defs = self.fhir.defs;
-            let target = classify(&m, &s, &|t| defs.is_resource_type(t));
-            let rt = target.resource_type.as_deref();
-            let access = self.require(target.interaction, rt).map_err(|e| deny(e.to_string()))?;
-            let conditional = !query.is_empty() || req.and_then(|r| r.get("ifNoneExist")).is_some();
-            let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-            let reaching = params.iter().any(|(k, _)| k.starts_with("_include") || k.starts_with("_revinclude") || k.starts_with("_has") || k.contains('.'));
-            if reaching && !wildcard {
-                return Err(deny("_include, _revinclude, _has and chains are only for tokens that may search everything".into()));
-            }
-            // A conditional reference (`Patient?identifier=...`) is a search of its type: the
-            // Bundle's outcome would tell whether a match exists.
-            if let Some(body) = e.get("resource") {
-                for t in conditional_reference_types(body) {
-                    if !matches!(self.access(Interaction::SearchType, Some(&t)), Access::Full) {
-                        return Err(deny(format!("a conditional reference searches {t}, which this token may not search in full")));
-                    }
-                }
-            }
-            if matches!(access, Access::Full) {
-                continue;
-            }
-            let searching = matches!(
-                target.interaction,
-                Interaction::SearchType | Interaction::SearchSystem | Interaction::HistoryType | Interaction::HistorySystem | Interaction::Operation
-            );
-            if conditional || searching || rt.is_none() {
-                return Err(deny("searches, history, operations and conditional entries need unrestricted access to the type".into()));
-            }
-            if target.interaction == Interaction::Patch {
-                return Err(deny("PATCH entries need unrestricted access to the type".into()));
-            }
-            let rt = rt.unwrap_or_default();
-            if let Some(id) = target.id.as_deref() {
-                match target.interaction {
-                    Interaction::Create => {}
-                    _ => self.ensure_existing_visible(&access, rt, id).await.map_err(|e| deny(e.to_string()))?,
-                }
-            }
-            if let Some(body) = e.get("resource").filter(|_| matches!(target.interaction, Interaction::Create | Interaction::Update)) {
-                self.ensure_writable_body(&access, body).map_err(|e| deny(e.to_string()))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The resource types searched by conditional references (`Type?query`) inside a resource.
-fn conditional_reference_types(v: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![v];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get("reference") {
-                    if let Some((t, _)) = r.split_once('?') {
-                        let t = t.rsplit('/').next().unwrap_or(t).to_string();
-                        if !out.contains(&t) {
-                            out.push(t);
-                        }
-                    }
-                }
-                stack.extend(map.values());
-            }
-            Value::Array(items) => stack.extend(items.iter()),
-            _ => {}
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod conditional_reference_tests {
-    use super::conditional_reference_types;
-
-    #[test]
-    fn finds_conditional_references() {
-        let r = serde_json::json!({"resourceType": "Encounter", "subject": {"reference": "Patient?identifier=x|1"},
-            "participant": [{"individual": {"reference": "Practitioner?identifier=npi|2"}}], "serviceProvider": {"reference": "Organization/1"}});
-        let mut types = conditional_reference_types(&r);
-        types.sort();
-        assert_eq!(types, vec!["Patient", "Practitioner"]);
     }
 }

@@ -33,7 +33,10 @@ pub struct Verifier {
     pub audiences: Vec<String>,
     source: KeySource,
     keys: RwLock<HashMap<String, Key>>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// When the last fetch started (never held across a fetch).
+    last_fetch: std::sync::Mutex<Option<Instant>>,
+    /// Held by the one fetch in flight; verifications with known keys never wait for it.
+    refreshing: Mutex<()>,
     http: reqwest::Client,
 }
 
@@ -63,7 +66,7 @@ impl Verifier {
             builder = builder.no_proxy();
         }
         let http = builder.build().unwrap_or_default();
-        Verifier { issuer, audiences, source: KeySource::Url(jwks_url), keys: RwLock::new(HashMap::new()), last_fetch: Mutex::new(None), http }
+        Verifier { issuer, audiences, source: KeySource::Url(jwks_url), keys: RwLock::new(HashMap::new()), last_fetch: std::sync::Mutex::new(None), refreshing: Mutex::new(()), http }
     }
 
     pub fn with_keys(issuer: String, audiences: Vec<String>, set: &JwkSet) -> Verifier {
@@ -72,19 +75,34 @@ impl Verifier {
             audiences,
             source: KeySource::Fixed,
             keys: RwLock::new(keys_of(set)),
-            last_fetch: Mutex::new(None),
+            last_fetch: std::sync::Mutex::new(None),
+            refreshing: Mutex::new(()),
             http: reqwest::Client::new(),
         }
     }
 
-    /// Fetches the JWKS unless it was fetched less than `REFRESH_EVERY` ago.
-    async fn refresh(&self) {
+    fn since_fetch(&self) -> Option<Duration> {
+        self.last_fetch.lock().ok().and_then(|l| l.map(|t| t.elapsed()))
+    }
+
+    /// Fetches the JWKS unless it was fetched less than `REFRESH_EVERY` ago. One fetch runs
+    /// at a time; with `wait` false a caller finding one in flight goes on with the keys it has.
+    async fn refresh(&self, wait: bool) {
         let KeySource::Url(url) = &self.source else { return };
-        let mut last = self.last_fetch.lock().await;
-        if last.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {
+        let _flight = if wait {
+            self.refreshing.lock().await
+        } else {
+            match self.refreshing.try_lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            }
+        };
+        if self.since_fetch().is_some_and(|d| d < REFRESH_EVERY) {
             return;
         }
-        *last = Some(Instant::now());
+        if let Ok(mut last) = self.last_fetch.lock() {
+            *last = Some(Instant::now());
+        }
         match self.http.get(url).send().await {
             Ok(resp) if resp.status().is_success() => match resp.json::<JwkSet>().await {
                 Ok(set) => {
@@ -101,9 +119,8 @@ impl Verifier {
 
     async fn key(&self, kid: Option<&str>) -> Option<Key> {
         if matches!(self.source, KeySource::Url(_)) {
-            let stale = self.last_fetch.lock().await.is_some_and(|t| t.elapsed() > MAX_AGE);
-            if stale {
-                self.refresh().await;
+            if self.since_fetch().is_some_and(|d| d > MAX_AGE) {
+                self.refresh(false).await;
             }
         }
         for attempt in 0..2 {
@@ -120,7 +137,7 @@ impl Verifier {
                 }
             }
             if attempt == 0 {
-                self.refresh().await;
+                self.refresh(true).await;
             }
         }
         None

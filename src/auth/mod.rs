@@ -3,6 +3,7 @@
 //! ask this layer; the service layer below knows nothing of it.
 pub mod audit;
 pub mod devkey;
+pub mod gate;
 pub mod guard;
 pub mod interaction;
 pub mod jwt;
@@ -130,7 +131,8 @@ impl Auth {
             _ => return Err(FhirError::Unauthorized("a Bearer token is required".into())),
         };
         let claims = verifier.verify(token).await.map_err(FhirError::Unauthorized)?;
-        Ok(Some(Arc::new(Principal::from_claims(&claims, &self.groups_claim, &self.tenant_claim))))
+        let principal = Principal::from_claims(&claims, &self.groups_claim, &self.tenant_claim).map_err(FhirError::Unauthorized)?;
+        Ok(Some(Arc::new(principal)))
     }
 }
 

@@ -113,9 +113,20 @@ impl Scope {
     }
 }
 
-/// The SMART resource scopes in a space-separated `scope` claim.
-pub fn parse_all(scopes: &str) -> Vec<Scope> {
-    scopes.split_whitespace().filter_map(Scope::parse).collect()
+/// The SMART resource scopes in a space-separated `scope` claim. Other scopes (`openid`,
+/// `launch/patient`, ...) are left out; one that looks like a resource scope but does not
+/// parse is an error, never a scope silently dropped or widened.
+pub fn parse_all(scopes: &str) -> Result<Vec<Scope>, String> {
+    let mut out = Vec::new();
+    for text in scopes.split_whitespace() {
+        let looks_like = ["patient/", "user/", "system/"].iter().any(|p| text.starts_with(p));
+        match Scope::parse(text) {
+            Some(s) => out.push(s),
+            None if looks_like => return Err(format!("the scope '{}' is malformed", text.chars().take(80).collect::<String>())),
+            None => {}
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -332,7 +332,7 @@ pub async fn ingest(
         provenance_stored,
     };
     let built = bundle::build(&input).map_err(|e| FhirError::from(IngestError::NoPatient(e)))?;
-    let outcome = transaction::process(fhir, tenant, built.bundle, limits, base_url).await.map_err(|f| {
+    let outcome = transaction::process(fhir, tenant, built.bundle, limits, base_url, &None).await.map_err(|f| {
         if f.error.status() >= 500 {
             f.error
         } else {

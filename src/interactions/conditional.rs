@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::patch::{patch_in_tx, PatchBody};
 use super::{binary, check_resource, check_type, Fhir};
 use crate::error::{FhirError, Result};
-use crate::persistence::{run_tx, Expect, Method, StoredVersion, Tx, WriteOp};
+use super::gate::{self, GateRef};
+use crate::persistence::{Expect, Method, StoredVersion, Tx, WriteOp};
 use crate::search::params::Registry;
 use crate::search::query::SearchQuery;
 
@@ -38,7 +39,7 @@ fn many(resource_type: &str, n: usize) -> FhirError {
 
 /// `POST [type]` with `If-None-Exist`: creates only when nothing matches. Returns the
 /// created or the matching version and whether it was created.
-pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource: Value, if_none_exist: &str) -> Result<(StoredVersion, bool)> {
+pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource: Value, if_none_exist: &str, gate: &GateRef) -> Result<(StoredVersion, bool)> {
     check_type(fhir, resource_type)?;
     let q = criteria(&fhir.registry(), resource_type, if_none_exist)?;
     if let Some(obj) = resource.as_object_mut() {
@@ -48,7 +49,7 @@ pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource
     let id = super::transaction::entry::new_id();
     binary::offload(fhir, tenant, &id, &mut resource).await?;
     let t = resource_type.to_string();
-    run_tx(fhir.store.as_ref(), tenant, move |tx| {
+    gate::run(fhir, tenant, gate, move |tx| {
         let found = matches(tx, &q, 2)?;
         match found.as_slice() {
             [] => {
@@ -67,7 +68,7 @@ pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource
 }
 
 /// `PUT [type]?criteria`: 0 matches create, 1 match updates, more fail with 412.
-pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], mut resource: Value, if_match: Option<u64>) -> Result<(StoredVersion, bool)> {
+pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], mut resource: Value, if_match: Option<u64>, gate: &GateRef) -> Result<(StoredVersion, bool)> {
     check_type(fhir, resource_type)?;
     let q = criteria_params(&fhir.registry(), resource_type, params)?;
     check_resource(fhir, resource_type, &resource)?;
@@ -82,7 +83,7 @@ pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(S
     let new_id = body_id.clone().unwrap_or_else(super::transaction::entry::new_id);
     binary::offload(fhir, tenant, &new_id, &mut resource).await?;
     let t = resource_type.to_string();
-    run_tx(fhir.store.as_ref(), tenant, move |tx| {
+    gate::run(fhir, tenant, gate, move |tx| {
         let found = matches(tx, &q, 2)?;
         let (id, expect) = match found.as_slice() {
             [] => (new_id, if_match.map(Expect::Version).unwrap_or(Expect::Any)),
@@ -107,11 +108,11 @@ pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(S
 
 /// `DELETE [type]?criteria`: deletes the one match, or every match when `multiple` (up to
 /// `max`); more than one match without `multiple` fails with 412. Returns the deletions.
-pub async fn delete(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], multiple: bool, max: usize) -> Result<Vec<StoredVersion>> {
+pub async fn delete(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], multiple: bool, max: usize, gate: &GateRef) -> Result<Vec<StoredVersion>> {
     check_type(fhir, resource_type)?;
     let q = criteria_params(&fhir.registry(), resource_type, params)?;
     let t = resource_type.to_string();
-    run_tx(fhir.store.as_ref(), tenant, move |tx| {
+    gate::run(fhir, tenant, gate, move |tx| {
         let limit = if multiple { max + 1 } else { 2 };
         let found = matches(tx, &q, limit)?;
         if found.len() > 1 && !multiple {
@@ -133,12 +134,12 @@ pub async fn delete(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(S
 }
 
 /// `PATCH [type]?criteria`: 0 matches 404, 1 match patched, more 412.
-pub async fn patch(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], body: PatchBody, if_match: Option<u64>) -> Result<StoredVersion> {
+pub async fn patch(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], body: PatchBody, if_match: Option<u64>, gate: &GateRef) -> Result<StoredVersion> {
     check_type(fhir, resource_type)?;
     let q = criteria_params(&fhir.registry(), resource_type, params)?;
     let defs = fhir.defs;
     let t = resource_type.to_string();
-    run_tx(fhir.store.as_ref(), tenant, move |tx| {
+    gate::run(fhir, tenant, gate, move |tx| {
         let found = matches(tx, &q, 2)?;
         match found.as_slice() {
             [] => Err(FhirError::NotFound(format!("no {t} matches the conditional patch criteria"))),

@@ -5,7 +5,7 @@ use crate::error::{FhirError, Result};
 use crate::persistence::{Expect, Method, StoredVersion, WriteOp};
 
 /// `POST [type]`: stores a new resource under a server-assigned id (any id in the body is ignored).
-pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource: Value) -> Result<StoredVersion> {
+pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource: Value, gate: &super::gate::GateRef) -> Result<StoredVersion> {
     check_type(fhir, resource_type)?;
     let id = super::transaction::entry::new_id();
     if let Some(obj) = resource.as_object_mut() {
@@ -14,7 +14,7 @@ pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource
     check_resource(fhir, resource_type, &resource)?;
     binary::offload(fhir, tenant, &id, &mut resource).await?;
     let op = WriteOp { resource_type: resource_type.to_string(), id, expect: Expect::Absent, method: Method::Post, resource: Some(resource) };
-    let mut results = fhir.store.commit(tenant, vec![op]).await?;
+    let mut results = super::gate::commit(fhir, tenant, gate, vec![op]).await?;
     results
         .pop()
         .and_then(|r| r.version)

@@ -4,6 +4,7 @@ pub mod capabilities;
 pub mod conditional;
 pub mod create;
 pub mod delete;
+pub mod gate;
 pub mod history;
 pub mod patch;
 pub mod read;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{check_id, check_type, Fhir};
 use crate::error::{FhirError, Result};
 use crate::fhir::definitions::Definitions;
-use crate::persistence::{run_tx, Expect, Method, StoredVersion, Tx, WriteOp};
+use crate::persistence::{Expect, Method, StoredVersion, Tx, WriteOp};
 
 /// A patch document.
 #[derive(Debug, Clone)]
@@ -89,10 +89,10 @@ pub fn patch_in_tx(tx: &mut dyn Tx, defs: &'static Definitions, resource_type: &
 }
 
 /// `PATCH [type]/[id]`.
-pub async fn patch(fhir: &Fhir, tenant: &str, resource_type: &str, id: &str, body: PatchBody, if_match: Option<u64>) -> Result<StoredVersion> {
+pub async fn patch(fhir: &Fhir, tenant: &str, resource_type: &str, id: &str, body: PatchBody, if_match: Option<u64>, gate: &super::gate::GateRef) -> Result<StoredVersion> {
     check_type(fhir, resource_type)?;
     check_id(id)?;
     let defs = fhir.defs;
     let (t, i) = (resource_type.to_string(), id.to_string());
-    run_tx(fhir.store.as_ref(), tenant, move |tx| patch_in_tx(tx, defs, &t, &i, &body, if_match)).await
+    super::gate::run(fhir, tenant, gate, move |tx| patch_in_tx(tx, defs, &t, &i, &body, if_match)).await
 }

@@ -1,8 +1,18 @@
 use super::{check_type, Fhir};
 use crate::error::{FhirError, Result};
-use crate::auth::guard::Confinement;
 use crate::search::query::{self, Filter, SearchQuery};
 use crate::search::SearchPage;
+
+/// What a search must be confined to (set by access control).
+#[derive(Debug, Clone, Default)]
+pub struct Confinement {
+    /// AND-ed into the query.
+    pub filters: Vec<Filter>,
+    /// Chained parameters and `_has` are refused (they would look outside the confinement).
+    pub no_chains: bool,
+    /// Types chains and `_has` may look into (`None`: any).
+    pub reachable: Option<Vec<String>>,
+}
 
 /// Page-size limits from the configuration.
 #[derive(Debug, Clone, Copy)]

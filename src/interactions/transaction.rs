@@ -20,7 +20,8 @@ use crate::error::{FhirError, Result};
 use crate::fhir::definitions::Definitions;
 use crate::fhir::json::Split;
 use crate::fhir::outcome::Issue;
-use crate::persistence::{run_tx, Expect, Method, StoredVersion, Tx, WriteOp};
+use super::gate::GateRef;
+use crate::persistence::{Expect, Method, StoredVersion, Tx, WriteOp};
 use crate::search::params::Registry;
 use entry::{Entry, Target, Verb};
 use references::Resolver;
@@ -112,6 +113,9 @@ impl From<FhirError> for Failure {
 pub struct Outcome {
     pub kind: Kind,
     pub entries: Vec<EntryResponse>,
+    /// GET and HEAD entries left to the caller (under a gate: the caller runs them through
+    /// its own dispatch and decision, as if they were sent on their own).
+    pub deferred: Vec<usize>,
 }
 
 fn fail_at(index: usize) -> impl FnOnce(FhirError) -> Failure {
@@ -163,29 +167,70 @@ impl RawEntries {
 }
 
 /// Processes a `batch` or `transaction` Bundle.
-pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, base_url: &str) -> std::result::Result<Outcome, Failure> {
-    let mut bundle = bundle;
-    let raw = match bundle.get_mut("entry") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => std::mem::take(a),
-        Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
-    };
-    process_parts(fhir, tenant, &bundle, RawEntries::Parsed(raw), limits, base_url).await
+pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, base_url: &str, gate: &GateRef) -> std::result::Result<Outcome, Failure> {
+    let prepared = prepare(fhir, bundle, limits, base_url).await?;
+    execute(fhir, tenant, prepared, limits, gate).await
 }
 
-/// Processes a Bundle split from its JSON text `text` ([`crate::fhir::json::split`]): its
-/// entries are parsed on every core.
-pub async fn process_split(fhir: &Fhir, tenant: &str, split: Split, text: bytes::Bytes, limits: Limits, base_url: &str) -> std::result::Result<Outcome, Failure> {
+/// A Bundle parsed and validated, before any store work.
+pub struct Prepared {
+    pub kind: Kind,
+    entries: Vec<Entry>,
+    responses: Vec<Option<EntryResponse>>,
+    started: std::time::Instant,
+}
+
+/// A GET or HEAD entry, for a caller that runs it through its own dispatch.
+#[derive(Debug, Clone)]
+pub struct GetEntry {
+    pub index: usize,
+    /// Relative to the base, with its query.
+    pub url: String,
+    pub head: bool,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+}
+
+impl Prepared {
+    pub fn gets(&self) -> Vec<GetEntry> {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.target {
+                Target::Read { url, head, .. } => Some(GetEntry {
+                    index: e.index,
+                    url: url.clone(),
+                    head: *head,
+                    if_none_match: e.if_none_match.clone(),
+                    if_modified_since: e.if_modified_since.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Parses and validates a Bundle split from its JSON text (entries parsed on every core).
+pub async fn prepare_split(fhir: &Fhir, split: Split, text: bytes::Bytes, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
     let head = Value::Object(split.head);
     let raw = match split.elements {
         Some(ranges) => RawEntries::Text { text, ranges },
         None if head.get("entry").is_some() => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
         None => RawEntries::Parsed(Vec::new()),
     };
-    process_parts(fhir, tenant, &head, raw, limits, base_url).await
+    prepare_parts(fhir, &head, raw, limits, base_url).await
 }
 
-async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntries, limits: Limits, base_url: &str) -> std::result::Result<Outcome, Failure> {
+/// Parses and validates a Bundle already parsed as JSON.
+pub async fn prepare(fhir: &Fhir, mut bundle: Value, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
+    let raw = match bundle.get_mut("entry") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => std::mem::take(a),
+        Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
+    };
+    prepare_parts(fhir, &bundle, RawEntries::Parsed(raw), limits, base_url).await
+}
+
+async fn prepare_parts(fhir: &Fhir, bundle: &Value, raw: RawEntries, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(FhirError::BadRequest("POST to the base needs a Bundle of type batch or transaction".into()).into());
     }
@@ -214,6 +259,16 @@ async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntrie
             Err(e) => return Err(fail_at(i)(e)),
         }
     }
+    Ok(Prepared { kind, entries, responses, started })
+}
+
+/// Runs a prepared Bundle: its writes in one store transaction (through the gate when there
+/// is one), then its reads. Under a gate the reads are left to the caller (`deferred`).
+pub async fn execute(fhir: &Fhir, tenant: &str, prepared: Prepared, limits: Limits, gate: &GateRef) -> std::result::Result<Outcome, Failure> {
+    let Prepared { kind, mut entries, mut responses, started } = prepared;
+    let n = responses.len();
+    let registry = fhir.registry();
+    let defs = fhir.defs;
     // Binary content goes to the blob store before the store transaction.
     for e in entries.iter_mut() {
         let id = match &e.target {
@@ -230,7 +285,8 @@ async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntrie
         }
     }
     entries.retain(|e| responses[e.index].is_none());
-    let (mut writes, gets): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.verb != Verb::Get);
+    let (mut writes, mut gets): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.verb != Verb::Get);
+    let deferred: Vec<usize> = if gate.is_some() { std::mem::take(&mut gets).iter().map(|e| e.index).collect() } else { Vec::new() };
     if kind == Kind::Transaction {
         writes = tokio::task::spawn_blocking(move || {
             references::prebind(&mut writes);
@@ -246,7 +302,7 @@ async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntrie
     let failed_at = Arc::new(Mutex::new(None));
     let slot = failed_at.clone();
     let reg = registry.clone();
-    let written = run_tx(fhir.store.as_ref(), tenant, move |tx| {
+    let written = super::gate::run(fhir, tenant, gate, move |tx| {
         let mut run = Run { tx, defs, registry: &reg, kind, limits, failed_at: &slot, resolver: Resolver::default(), planned: Default::default() };
         let mut out = run.writes(writes)?;
         for e in tx_gets {
@@ -279,12 +335,20 @@ async fn process_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntrie
         };
         responses[e.index] = Some(r);
     }
+    let mut is_deferred = vec![false; n];
+    for &i in &deferred {
+        is_deferred[i] = true;
+    }
     let entries = responses
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.unwrap_or_else(|| EntryResponse::error(&FhirError::Internal("the entry was not processed".into()), i)))
+        .map(|(i, r)| match r {
+            Some(r) => r,
+            None if is_deferred[i] => EntryResponse::default(),
+            None => EntryResponse::error(&FhirError::Internal("the entry was not processed".into()), i),
+        })
         .collect();
-    Ok(Outcome { kind, entries })
+    Ok(Outcome { kind, entries, deferred })
 }
 
 /// Parses and validates every entry, spread over the available cores: one thread per core
@@ -470,7 +534,7 @@ impl Run<'_> {
 
     /// A read or type search inside the transaction (it sees the transaction's writes).
     fn get(&mut self, e: &Entry) -> Result<EntryResponse> {
-        let Target::Read { segments, params } = &e.target else { return Err(FhirError::BadRequest("not a GET".into())) };
+        let Target::Read { segments, params, .. } = &e.target else { return Err(FhirError::BadRequest("not a GET".into())) };
         match segments.as_slice() {
             [t, id] => {
                 if !self.defs.is_resource_type(t) {
@@ -745,7 +809,7 @@ fn not_modified(e: &Entry, v: &StoredVersion) -> bool {
 
 /// A GET entry, run after the writes: read, vread or search.
 async fn get(fhir: &Fhir, tenant: &str, e: &Entry) -> Result<EntryResponse> {
-    let Target::Read { segments, params } = &e.target else { return Err(FhirError::BadRequest("not a GET".into())) };
+    let Target::Read { segments, params, .. } = &e.target else { return Err(FhirError::BadRequest("not a GET".into())) };
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     match s.as_slice() {
         [t, id] => {
@@ -780,7 +844,8 @@ async fn search(fhir: &Fhir, tenant: &str, types: Vec<String>, params: &[(String
     let paging = super::search::Paging { default: 50, max: 1000 };
     let (_, page) = super::search::search(fhir, tenant, types, params, false, paging, None).await?;
     let mut entries = Vec::new();
-    for (v, mode) in page.matches.iter().map(|v| (v, "match")).chain(page.included.iter().map(|v| (v, "include"))) {
+    for (v, mode) in page.matches.into_iter().map(|v| (v, "match")).chain(page.included.into_iter().map(|v| (v, "include"))) {
+        let v = super::binary::hydrate(fhir, v).await?;
         let Some(body) = &v.body else { continue };
         let resource: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(e.to_string()))?;
         entries.push(json!({"fullUrl": format!("{}/{}", v.resource_type, v.id), "resource": resource, "search": {"mode": mode}}));

@@ -13,6 +13,7 @@ pub async fn update(
     id: &str,
     resource: Value,
     if_match: Option<u64>,
+    gate: &super::gate::GateRef,
 ) -> Result<(StoredVersion, bool)> {
     check_type(fhir, resource_type)?;
     check_id(id)?;
@@ -32,7 +33,7 @@ pub async fn update(
     binary::offload(fhir, tenant, id, &mut resource).await?;
     let expect = if_match.map(Expect::Version).unwrap_or(Expect::Any);
     let op = WriteOp { resource_type: resource_type.to_string(), id: id.to_string(), expect, method: Method::Put, resource: Some(resource) };
-    let mut results = fhir.store.commit(tenant, vec![op]).await?;
+    let mut results = super::gate::commit(fhir, tenant, gate, vec![op]).await?;
     let result = results.pop().ok_or_else(|| FhirError::Internal("the store returned no result for an update".into()))?;
     let version = result.version.ok_or_else(|| FhirError::Internal("the store returned no version for an update".into()))?;
     Ok((version, result.created))

@@ -30,7 +30,7 @@ impl SiloStore {
         if let Ok(dirs) = std::fs::read_dir(root.join("tenants")) {
             for d in dirs.flatten() {
                 if let Some(name) = d.file_name().to_str() {
-                    if crate::interactions::is_valid_id(name) {
+                    if crate::model::tenant::is_valid_tenant(name) {
                         silo.store(name)?;
                     }
                 }
@@ -43,7 +43,7 @@ impl SiloStore {
         if tenant == crate::TENANT {
             return Ok(self.default.clone());
         }
-        if !crate::interactions::is_valid_id(tenant) {
+        if !crate::model::tenant::is_valid_tenant(tenant) {
             return Err(FhirError::BadRequest("invalid tenant id".into()));
         }
         let mut map = self.tenants.lock().map_err(|_| FhirError::Internal("tenant map poisoned".into()))?;

@@ -4,85 +4,116 @@ use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
 use serde_json::json;
 
-use super::request::{parse_json, FhirRequest};
-use super::{negotiate, response, AppState};
+use super::request::FhirRequest;
+use super::{response, AppState};
 use crate::auth::audit::{outcome_of, AuditRecord};
 use crate::auth::guard::forbidden;
-use crate::auth::interaction::{classify, Interaction};
+use crate::auth::interaction::Interaction;
+use crate::model::interaction::{self, Kind, Names, Target};
 use crate::auth::principal::Access;
 use crate::error::{FhirError, Result};
 
+/// Parses the request into its typed target (the one routing table), authenticates the
+/// caller, settles the tenant and decides. Public endpoints need no token; for the others a
+/// bad token is 401 before an unknown path is 404.
 pub async fn authorize(app: &AppState, fr: &mut FhirRequest) -> Result<()> {
-    let defs = app.fhir.defs;
-    let segments = fr.segments.clone();
-    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let mut target = classify(&fr.method, &s, &|t| defs.is_resource_type(t));
-    fr.target = Some(target.clone());
-    if target.interaction == Interaction::Capabilities {
-        return Ok(());
+    let parsed = parse_target(app, &fr.method, &fr.segments);
+    if let Ok(t) = &parsed {
+        fr.target = Some(t.clone());
+        if t.interaction() == Interaction::Capabilities {
+            return Ok(());
+        }
     }
-    let Some(principal) = app.auth.authenticate(&fr.headers).await? else { return Ok(()) };
+    let principal = app.auth.authenticate(&fr.headers).await?;
+    let target = parsed?;
+    let Some(principal) = principal else { return Ok(()) };
     let token_tenant = principal.tenant.clone().unwrap_or_else(|| crate::TENANT.to_string());
-    if !crate::interactions::is_valid_id(&token_tenant) {
-        return Err(forbidden("the token's tenant is not a valid tenant id"));
-    }
     if fr.url_tenant.as_ref().is_some_and(|u| *u != token_tenant) {
         return Err(forbidden("the token is not valid for this tenant"));
     }
+    check_scope_queries(app, &principal)?;
     fr.tenant = token_tenant;
     fr.principal = Some(principal);
-    let guard = fr.guard(app);
-    let rt = target.resource_type.clone();
-    let rt = rt.as_deref();
-
-    if target.interaction == Interaction::Transaction {
-        negotiate::require_json_body(&fr.headers)?;
-        let bytes = fr.body_bytes().await?;
-        let bundle = parse_json(&bytes)?;
-        if bundle.get("type").and_then(serde_json::Value::as_str) == Some("batch") {
-            target.interaction = Interaction::Batch;
-            fr.target = Some(target);
-        }
-        let base = fr.out.base_url.clone();
-        guard.check_bundle(&bundle, &base).await?;
-        fr.set_body(bytes);
-        return Ok(());
-    }
-
-    let access = guard.require(target.interaction, rt)?;
-    if let Access::Restricted(rs) = &access {
-        let conditional = !fr.query.iter().all(|(k, _)| matches!(k.as_str(), "_format" | "_pretty"));
-        match (target.interaction, target.id.as_deref()) {
-            // Operations may read or write anything ($ingest-document, $reindex); only
-            // $validate, which touches no data, is open to restricted tokens.
-            (Interaction::Operation, _) if s.last() != Some(&"$validate") => {
-                return Err(forbidden("operations need unrestricted access"));
-            }
-            (Interaction::HistoryType | Interaction::HistorySystem, _) => {
-                return Err(forbidden("type and system history need unrestricted access"));
-            }
-            (Interaction::Create, _) if fr.headers.contains_key("if-none-exist") => {
-                return Err(forbidden("conditional interactions need unrestricted access to the type"));
-            }
-            (Interaction::Update | Interaction::Patch | Interaction::Delete, None) => {
-                return Err(forbidden("conditional interactions need unrestricted access to the type"));
-            }
-            (Interaction::Update | Interaction::Patch | Interaction::Delete, Some(id)) if !conditional => {
-                guard.ensure_existing_visible(&access, rt.unwrap_or_default(), id).await?;
-            }
-            (Interaction::SearchType, _) => {
-                // Compartment search: only the token's own patient compartment.
-                if let [c, id, _] = s.as_slice() {
-                    if *c == "Patient" && rs.iter().any(|r| r.patient.as_deref().is_some_and(|p| p != *id)) {
-                        return Err(forbidden("the token may not search another patient's compartment"));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    fr.access = access;
+    fr.access = decide(app, fr, &target).await?;
     Ok(())
+}
+
+/// SMART v2 query filters must be searches this server understands: an unknown parameter
+/// would otherwise filter nothing and grant every resource of the type.
+fn check_scope_queries(app: &AppState, p: &crate::auth::principal::Principal) -> Result<()> {
+    let registry = app.fhir.registry();
+    for s in p.scopes.iter().filter(|s| !s.query.is_empty()) {
+        let ok = match &s.resource_type {
+            Some(t) => app.fhir.defs.is_resource_type(t) && crate::search::query::parse(&registry, vec![t.clone()], &s.query, true).is_ok(),
+            None => {
+                s.query.iter().all(|(k, _)| k.starts_with('_'))
+                    && crate::search::query::parse(&registry, vec!["Patient".into()], &s.query, true).is_ok()
+            }
+        };
+        if !ok {
+            return Err(FhirError::Unauthorized("a scope's query filter is not a valid search of its type".into()));
+        }
+    }
+    Ok(())
+}
+
+/// The typed target of a method and path, from the one routing table.
+pub fn parse_target(app: &AppState, method: &Method, segments: &[String]) -> Result<Target> {
+    let defs = app.fhir.defs;
+    let compartments = &app.fhir.compartments;
+    let is_type = |t: &str| defs.is_resource_type(t);
+    let is_compartment = |t: &str| compartments.is_compartment(t);
+    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+    interaction::parse(method, &s, &Names { is_type: &is_type, is_compartment: &is_compartment })
+}
+
+/// The decision on one target for the request's caller (a top-level request or a Bundle
+/// entry run as one). What it lets through is decided again where it is executed: each
+/// write by the gate, each resource served by the handler.
+pub async fn decide(app: &AppState, fr: &FhirRequest, t: &Target) -> Result<Access> {
+    if fr.principal.is_none() || t.interaction() == Interaction::Capabilities {
+        return Ok(Access::Full);
+    }
+    let guard = fr.guard(app);
+    let rt = t.resource_type.as_deref();
+    match t.operation() {
+        Some("reindex") => {
+            // Search parameters are shared by every tenant: only the rules' admin groups.
+            let groups = fr.principal.as_ref().and_then(|p| p.groups.as_deref()).unwrap_or(&[]);
+            if !app.auth.rules.is_admin(groups) {
+                return Err(forbidden("$reindex acts on every tenant and needs an admin group of the rules file"));
+            }
+        }
+        Some(_) | None => {}
+    }
+    if t.kind == Kind::Bundle {
+        // Each entry is decided as it runs (`bundle_post`); the Bundle type needs its body.
+        return Ok(Access::Full);
+    }
+    // $validate touches no data: any access to the type will do.
+    let access = match (t.operation(), guard.require(t.interaction(), rt)) {
+        (Some("validate"), Err(_)) => guard.require(Interaction::Read, rt)?,
+        (_, access) => access?,
+    };
+    let Access::Restricted(rs) = &access else { return Ok(access) };
+    match (&t.kind, t.id.as_deref()) {
+        // Operations may read or write anything ($ingest-document); only $validate, which
+        // touches no data, is open to restricted tokens.
+        (Kind::Operation { name }, _) if name != "validate" => return Err(forbidden("operations need unrestricted access")),
+        (Kind::HistoryType | Kind::HistorySystem, _) => return Err(forbidden("type and system history need unrestricted access")),
+        (Kind::Create, _) if fr.headers.contains_key("if-none-exist") => {
+            return Err(forbidden("conditional interactions need unrestricted access to the type"));
+        }
+        _ if t.is_conditional() => return Err(forbidden("conditional interactions need unrestricted access to the type")),
+        (Kind::Update | Kind::Patch | Kind::Delete, Some(id)) => guard.ensure_existing_visible(&access, rt.unwrap_or_default(), id).await?,
+        (Kind::SearchCompartment { compartment, id }, _) => {
+            if compartment == "Patient" && rs.iter().any(|r| r.patient.as_deref().is_some_and(|p| p != id)) {
+                return Err(forbidden("the token may not search another patient's compartment"));
+            }
+        }
+        _ => {}
+    }
+    Ok(access)
 }
 
 pub fn audit(app: &AppState, fr: &FhirRequest, status: u16) {
@@ -94,7 +125,7 @@ pub fn audit(app: &AppState, fr: &FhirRequest, status: u16) {
         client: fr.principal.as_ref().and_then(|p| p.client.as_deref()),
         tenant: &fr.tenant,
         method: fr.method.as_str(),
-        interaction: target.map(|t| t.interaction.code()).unwrap_or("unknown"),
+        interaction: target.map(|t| t.interaction().code()).unwrap_or("unknown"),
         resource_type: target.and_then(|t| t.resource_type.as_deref()).filter(|t| app.fhir.defs.is_resource_type(t)),
         id: target.and_then(|t| t.id.as_deref()).filter(|i| crate::interactions::is_valid_id(i)),
         status,
@@ -112,19 +143,17 @@ pub fn smart_configuration(app: &AppState, fr: &mut FhirRequest) -> Result<Respo
     let (Some(authorize), Some(token)) = (&a.authorize_url, &a.token_url) else {
         return Err(FhirError::NotFound("this server runs without authorization (HEARTH_AUTH=none)".into()));
     };
+    let c = &app.config;
+    let list = |s: &str| s.split([' ', ',']).filter(|x| !x.is_empty()).map(str::to_string).collect::<Vec<_>>();
     let mut v = json!({
         "authorization_endpoint": authorize,
         "token_endpoint": token,
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": list(&c.smart_grant_types),
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "scopes_supported": ["openid", "profile", "fhirUser", "launch", "launch/patient", "offline_access",
-            "patient/*.rs", "patient/*.cruds", "user/*.rs", "user/*.cruds", "system/*.rs", "system/*.cruds",
-            "patient/*.read", "patient/*.write", "user/*.read", "user/*.write", "system/*.read", "system/*.write"],
-        "capabilities": ["launch-standalone", "launch-ehr", "client-public", "client-confidential-symmetric",
-            "context-standalone-patient", "context-ehr-patient", "sso-openid-connect",
-            "permission-patient", "permission-user", "permission-offline", "permission-v1", "permission-v2"],
+        "token_endpoint_auth_methods_supported": list(&c.smart_auth_methods),
+        "scopes_supported": list(&c.smart_scopes),
+        "capabilities": list(&c.smart_capabilities),
     });
     if let Some(iss) = &a.issuer {
         v["issuer"] = json!(iss);
@@ -141,10 +170,10 @@ pub fn smart_configuration(app: &AppState, fr: &mut FhirRequest) -> Result<Respo
 /// (requests on AuditEvent itself are not recorded again).
 pub fn audit_event(app: std::sync::Arc<AppState>, fr: &FhirRequest, status: u16) {
     let Some(target) = fr.target.clone() else { return };
-    if target.resource_type.as_deref() == Some("AuditEvent") || target.interaction == Interaction::Capabilities {
+    if target.resource_type.as_deref() == Some("AuditEvent") || target.interaction() == Interaction::Capabilities {
         return;
     }
-    let action = match target.interaction {
+    let action = match target.interaction() {
         Interaction::Create => "C",
         Interaction::Update | Interaction::Patch => "U",
         Interaction::Delete => "D",
@@ -165,7 +194,7 @@ pub fn audit_event(app: std::sync::Arc<AppState>, fr: &FhirRequest, status: u16)
     let mut ev = json!({
         "resourceType": "AuditEvent",
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": target.interaction.code()}],
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": target.interaction().code()}],
         "action": action,
         "recorded": crate::fhir::meta::instant(crate::fhir::meta::now_micros()),
         "outcome": outcome,
@@ -179,32 +208,8 @@ pub fn audit_event(app: std::sync::Arc<AppState>, fr: &FhirRequest, status: u16)
     }
     let tenant = fr.tenant.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::interactions::create::create(&app.fhir, &tenant, "AuditEvent", ev).await {
+        if let Err(e) = crate::interactions::create::create(&app.fhir, &tenant, "AuditEvent", ev, &None).await {
             tracing::error!(error = %e, "cannot store the AuditEvent");
         }
     });
-}
-
-/// A PATCH under restricted access: the result must stay within the token's compartment.
-/// Returns the version checked, which the patch must then apply to (If-Match).
-pub async fn check_patch(
-    guard: crate::auth::guard::Guard<'_>,
-    access: Access,
-    resource_type: &str,
-    id: &str,
-    body: &crate::interactions::patch::PatchBody,
-    if_match: Option<u64>,
-) -> Result<u64> {
-    let current = match guard.fhir.store.read(&guard.tenant, resource_type, id).await? {
-        Some(v) if !v.is_deleted() => v,
-        _ => return Err(forbidden(format!("{resource_type}/{id} is outside what the token may access"))),
-    };
-    guard.ensure_visible(&access, &current).await?;
-    if if_match.is_some_and(|m| m != current.version) {
-        return Err(FhirError::PreconditionFailed(format!("{resource_type}/{id} is at version {}", current.version)));
-    }
-    let value: serde_json::Value = serde_json::from_slice(current.body.as_deref().unwrap_or(b"{}")).map_err(|e| FhirError::Internal(e.to_string()))?;
-    let result = crate::interactions::patch::patched(guard.fhir.defs, &value, body)?;
-    guard.ensure_writable_body(&access, &result)?;
-    Ok(current.version)
 }

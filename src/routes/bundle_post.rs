@@ -11,11 +11,21 @@ use super::AppState;
 use crate::error::{FhirError, Result};
 use crate::fhir::meta;
 use crate::fhir::outcome::operation_outcome;
-use crate::interactions::transaction::{self, EntryResponse, Kind};
+use super::bundle_entry;
+use crate::auth::interaction::Interaction;
+use crate::interactions::transaction::{self, EntryResponse, Failure, Kind};
 
-fn status_text(code: u16) -> String {
+pub fn status_text(code: u16) -> String {
     let reason = StatusCode::from_u16(code).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
     format!("{code} {reason}").trim_end().to_string()
+}
+
+fn failure(fr: &FhirRequest, f: &Failure) -> Response<Body> {
+    let status = StatusCode::from_u16(f.error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if status.is_server_error() {
+        tracing::error!(error = %f.error, entry = ?f.entry, "transaction failed");
+    }
+    response::outcome(status, &fr.out, &f.issues())
 }
 
 pub async fn post(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
@@ -27,29 +37,54 @@ pub async fn post(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>
     let limits = app.config.bundle_limits();
     // The entries are parsed on every core; text the split refuses gets the usual parse
     // (and its message).
-    let processed = match crate::fhir::json::split(&text, "entry") {
-        Ok(split) => transaction::process_split(&app.fhir, &fr.tenant, split, text, limits, &fr.out.base_url).await,
+    let prepared = match crate::fhir::json::split(&text, "entry") {
+        Ok(split) => transaction::prepare_split(&app.fhir, split, text, limits, &fr.out.base_url).await,
         Err(_) => {
             let body = super::request::parse_json(&text)?;
-            transaction::process(&app.fhir, &fr.tenant, body, limits, &fr.out.base_url).await
+            transaction::prepare(&app.fhir, body, limits, &fr.out.base_url).await
         }
     };
-    let outcome = match processed {
-        Ok(o) => o,
-        Err(f) => {
-            let status = StatusCode::from_u16(f.error.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            if status.is_server_error() {
-                tracing::error!(error = %f.error, entry = ?f.entry, "transaction failed");
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(f) => return Ok(failure(fr, &f)),
+    };
+    // With a caller, every write passes the gate as it is executed, and every read entry
+    // runs as a request of its own (`bundle_entry`), decided like one.
+    let guard = fr.guard(app);
+    let gate = guard.gate();
+    if fr.principal.is_some() {
+        guard.require(if prepared.kind == Kind::Batch { Interaction::Batch } else { Interaction::Transaction }, None)?;
+    }
+    let gets = if gate.is_some() { prepared.gets() } else { Vec::new() };
+    if gate.is_some() && prepared.kind == Kind::Transaction {
+        // A transaction is refused whole, before anything is written, if one of its reads is
+        // denied or is no request at all.
+        for g in &gets {
+            let a = bundle_entry::run(app, fr, g).await;
+            if a.refused || a.status == 403 {
+                let outcome = &a.entry["response"]["outcome"];
+                return Ok(response::json_value(StatusCode::from_u16(a.status).unwrap_or(StatusCode::FORBIDDEN), &fr.out, outcome));
             }
-            return Ok(response::outcome(status, &fr.out, &f.issues()));
         }
+    }
+    let outcome = match transaction::execute(&app.fhir, &fr.tenant, prepared, limits, &gate).await {
+        Ok(o) => o,
+        Err(f) => return Ok(failure(fr, &f)),
     };
     let kind = match outcome.kind {
         Kind::Transaction => "transaction-response",
         Kind::Batch => "batch-response",
     };
+    let left: std::collections::HashSet<usize> = outcome.deferred.iter().copied().collect();
+    let mut deferred = gets.into_iter().filter(|g| left.contains(&g.index)).peekable();
     let mut entries = Vec::with_capacity(outcome.entries.len());
-    for e in outcome.entries {
+    for (i, e) in outcome.entries.into_iter().enumerate() {
+        if deferred.peek().is_some_and(|g| g.index == i) {
+            if let Some(g) = deferred.next() {
+                entries.push(bundle_entry::run(app, fr, &g).await.entry);
+                continue;
+            }
+        }
         entries.push(entry(app, &fr.out.base_url, e, ret).await?);
     }
     let bundle = json!({

@@ -19,7 +19,7 @@ pub fn criteria_params(fr: &FhirRequest) -> Vec<(String, String)> {
 /// `POST [type]` with `If-None-Exist`: 201 when created, 200 with the match otherwise.
 pub async fn create(app: &AppState, fr: &mut FhirRequest, resource_type: &str, if_none_exist: &str) -> Result<Response<Body>> {
     let resource = fr.json_body().await?;
-    let (v, created) = interactions::conditional::create(&app.fhir, &fr.tenant, resource_type, resource, if_none_exist).await?;
+    let (v, created) = interactions::conditional::create(&app.fhir, &fr.tenant, resource_type, resource, if_none_exist, &fr.guard(app).gate()).await?;
     let v = interactions::binary::hydrate(&app.fhir, v).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(response::resource(status, &fr.out, &v, prefer_return(&fr.headers), true))
@@ -35,7 +35,7 @@ pub async fn update(app: &AppState, fr: &mut FhirRequest, resource_type: &str) -
         return Err(FhirError::MethodNotAllowed(format!("PUT {} needs an id or conditional criteria", fr.path)));
     }
     let resource = fr.json_body().await?;
-    let (v, created) = interactions::conditional::update(&app.fhir, &fr.tenant, resource_type, &params, resource, if_match).await?;
+    let (v, created) = interactions::conditional::update(&app.fhir, &fr.tenant, resource_type, &params, resource, if_match, &fr.guard(app).gate()).await?;
     let v = interactions::binary::hydrate(&app.fhir, v).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(response::resource(status, &fr.out, &v, prefer_return(&fr.headers), true))
@@ -51,7 +51,7 @@ pub async fn delete(app: &AppState, fr: &mut FhirRequest, resource_type: &str) -
         return Err(FhirError::MethodNotAllowed(format!("DELETE {} needs an id or conditional criteria", fr.path)));
     }
     let limits = app.config.bundle_limits();
-    let deleted = interactions::conditional::delete(&app.fhir, &fr.tenant, resource_type, &params, limits.conditional_delete_multiple, limits.max_conditional_deletes).await?;
+    let deleted = interactions::conditional::delete(&app.fhir, &fr.tenant, resource_type, &params, limits.conditional_delete_multiple, limits.max_conditional_deletes, &fr.guard(app).gate()).await?;
     let mut resp = match prefer_return(&fr.headers) {
         negotiate::Return::OperationOutcome => {
             let msg = format!("{} {resource_type} resource(s) deleted", deleted.len());

@@ -38,8 +38,8 @@ pub async fn create(app: &AppState, fr: &mut FhirRequest, resource_type: &str) -
         return super::conditional::create(app, fr, resource_type, &criteria).await;
     }
     let resource = write_body(fr, resource_type, None).await?;
-    fr.guard(app).ensure_writable_body(&fr.access, &resource)?;
-    let v = interactions::create::create(&app.fhir, &fr.tenant, resource_type, resource).await?;
+    let gate = fr.guard(app).gate();
+    let v = interactions::create::create(&app.fhir, &fr.tenant, resource_type, resource, &gate).await?;
     let v = interactions::binary::hydrate(&app.fhir, v).await?;
     Ok(response::resource(StatusCode::CREATED, &fr.out, &v, prefer_return(&fr.headers), true))
 }
@@ -50,8 +50,8 @@ pub async fn update(app: &AppState, fr: &mut FhirRequest, resource_type: &str, i
     interactions::check_id(id)?;
     let if_match = negotiate::if_match(&fr.headers)?;
     let resource = write_body(fr, resource_type, Some(id)).await?;
-    fr.guard(app).ensure_writable_body(&fr.access, &resource)?;
-    let (v, created) = interactions::update::update(&app.fhir, &fr.tenant, resource_type, id, resource, if_match).await?;
+    let gate = fr.guard(app).gate();
+    let (v, created) = interactions::update::update(&app.fhir, &fr.tenant, resource_type, id, resource, if_match, &gate).await?;
     let v = interactions::binary::hydrate(&app.fhir, v).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(response::resource(status, &fr.out, &v, prefer_return(&fr.headers), true))
@@ -60,7 +60,8 @@ pub async fn update(app: &AppState, fr: &mut FhirRequest, resource_type: &str, i
 pub async fn delete(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id: &str) -> Result<Response<Body>> {
     fr.negotiate(false)?;
     let if_match = negotiate::if_match(&fr.headers)?;
-    let deleted = interactions::delete::delete(&app.fhir, &fr.tenant, resource_type, id, if_match).await?;
+    let gate = fr.guard(app).gate();
+    let deleted = interactions::delete::delete(&app.fhir, &fr.tenant, resource_type, id, if_match, &gate).await?;
     let mut resp = match prefer_return(&fr.headers) {
         negotiate::Return::OperationOutcome => {
             let msg = match &deleted {

@@ -1,6 +1,7 @@
 //! HTTP layer: FHIR paths, headers and status codes on top of the interactions.
 mod authz;
 mod bundle;
+mod bundle_entry;
 mod bundle_post;
 mod conditional;
 mod history;
@@ -23,6 +24,8 @@ use axum::Router;
 use crate::config::ServeConfig;
 use crate::error::{FhirError, Result};
 use crate::interactions::{self, Fhir};
+use crate::model::interaction::{Kind, Target};
+use crate::persistence::HistoryScope;
 use request::FhirRequest;
 use response::Output;
 
@@ -73,67 +76,73 @@ async fn dispatch(State(app): State<Arc<AppState>>, req: Request<Body>) -> Respo
     resp
 }
 
-async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
-    let fhir = &app.fhir;
-    let segments: Vec<String> = fr.segments.clone();
-    let s: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let method = fr.method.clone();
-    match (s.as_slice(), &method) {
-        (["metadata"], &Method::GET) => {
-            fr.negotiate(false)?;
-            let date = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
-            let mut cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry(), &fr.out.base_url, &date);
-            if let (Some(a), Some(t)) = (&app.auth.authorize_url, &app.auth.token_url) {
-                interactions::capabilities::add_security(&mut cs, a, t);
-            }
-            Ok(response::json_value(StatusCode::OK, &fr.out, &cs))
-        }
-        ([".well-known", "smart-configuration"], &Method::GET) => authz::smart_configuration(app, fr),
-        ([], &Method::GET) => search::search(app, fr, Vec::new(), false).await,
-        (["_search"], &Method::POST) => search::search(app, fr, Vec::new(), true).await,
-        ([t], &Method::GET) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], false).await,
-        ([t, "_search"], &Method::POST) if fhir.defs.is_resource_type(t) => search::search(app, fr, vec![t.to_string()], true).await,
-        (["$ingest-document"], &Method::POST) => ingest::ingest(app, fr, None).await,
-        (["Patient", id, "$ingest-document"], &Method::POST) => ingest::ingest(app, fr, Some(id)).await,
-        (["$ingest-status", job], &Method::GET) => ingest::status(app, fr, job).await,
-        (["$reindex"], &Method::POST) => {
-            fr.negotiate(false)?;
-            let (custom, count) = interactions::reindex::reindex(fhir).await?;
-            let out = serde_json::json!({"resourceType": "Parameters", "parameter": [
-                {"name": "customSearchParameters", "valueInteger": custom},
-                {"name": "resourcesReindexed", "valueInteger": count}
-            ]});
-            Ok(response::json_value(StatusCode::OK, &fr.out, &out))
-        }
-        (["_history"], &Method::GET) => history::history(app, fr, crate::persistence::HistoryScope::System).await,
-        ([], &Method::POST) => bundle_post::post(app, fr).await,
-        ([t], &Method::POST) => instance::create(app, fr, t).await,
-        ([t], &Method::PUT) if fhir.defs.is_resource_type(t) => conditional::update(app, fr, t).await,
-        ([t], &Method::DELETE) if fhir.defs.is_resource_type(t) => conditional::delete(app, fr, t).await,
-        ([t], &Method::PATCH) if fhir.defs.is_resource_type(t) => patch::patch(app, fr, t, None).await,
-        ([t, id], &Method::PATCH) if fhir.defs.is_resource_type(t) => patch::patch(app, fr, t, Some(id)).await,
-        ([t, "_history"], &Method::GET) => {
-            history::history(app, fr, crate::persistence::HistoryScope::Type { resource_type: t.to_string() }).await
-        }
-        ([t, "$validate"], &Method::POST) => instance::validate(app, fr, t).await,
-        ([t, id], &Method::GET) => instance::read(app, fr, t, id, None).await,
-        ([t, id], &Method::PUT) => instance::update(app, fr, t, id).await,
-        ([t, id], &Method::DELETE) => instance::delete(app, fr, t, id).await,
-        ([t, id, "_history"], &Method::GET) => {
-            let scope = crate::persistence::HistoryScope::Instance { resource_type: t.to_string(), id: id.to_string() };
-            history::history(app, fr, scope).await
-        }
-        ([c, id, t], &Method::GET) if fhir.compartments.is_compartment(c) && fhir.defs.is_resource_type(t) => {
-            search::search_in(app, fr, vec![t.to_string()], false, Some((c, id))).await
-        }
-        ([t, id, "_history", vid], &Method::GET) => instance::read(app, fr, t, id, Some(vid)).await,
-        ([t, _id, "$validate"], &Method::POST) => instance::validate(app, fr, t).await,
-        ([t, ..], _) if !t.starts_with('$') && !t.starts_with('_') && t != &"metadata" && !fhir.defs.is_resource_type(t) => {
-            Err(FhirError::NotFound(format!("unknown resource type '{}'", t.chars().take(80).collect::<String>())))
-        }
-        ([] | [_] | [_, _] | [_, _, "_history"] | [_, _, "_history", _] | [_, _, "$validate"], _) => {
-            Err(FhirError::MethodNotAllowed(format!("{} is not supported on {}", method, fr.path)))
-        }
-        _ => Err(FhirError::NotFound(format!("no FHIR endpoint at {}", fr.path))),
+/// Runs a parsed and authorized request: the dispatch on its typed target.
+pub(crate) async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
+    let t = fr.target.clone().ok_or_else(|| FhirError::Internal("the request was not parsed".into()))?;
+    let rt = t.resource_type.clone().unwrap_or_default();
+    let id = t.id.clone().unwrap_or_default();
+    let mut resp = match &t.kind {
+        Kind::Capabilities => capabilities(app, fr),
+        Kind::SmartConfiguration => authz::smart_configuration(app, fr),
+        Kind::SearchSystem => search::search(app, fr, Vec::new(), t.post_search).await,
+        Kind::SearchType => search::search(app, fr, vec![rt], t.post_search).await,
+        Kind::SearchCompartment { compartment, id } => search::search_in(app, fr, vec![rt], false, Some((compartment.as_str(), id.as_str()))).await,
+        Kind::Bundle => bundle_post::post(app, fr).await,
+        Kind::HistorySystem => history::history(app, fr, HistoryScope::System).await,
+        Kind::HistoryType => history::history(app, fr, HistoryScope::Type { resource_type: rt }).await,
+        Kind::HistoryInstance => history::history(app, fr, HistoryScope::Instance { resource_type: rt, id }).await,
+        Kind::Create => instance::create(app, fr, &rt).await,
+        Kind::Read => instance::read(app, fr, &rt, &id, None).await,
+        Kind::Vread { version } => instance::read(app, fr, &rt, &id, Some(version.as_str())).await,
+        Kind::Update => instance::update(app, fr, &rt, &id).await,
+        Kind::Delete => instance::delete(app, fr, &rt, &id).await,
+        Kind::Patch => patch::patch(app, fr, &rt, Some(&id)).await,
+        Kind::ConditionalPatch => patch::patch(app, fr, &rt, None).await,
+        Kind::ConditionalUpdate => conditional::update(app, fr, &rt).await,
+        Kind::ConditionalDelete => conditional::delete(app, fr, &rt).await,
+        Kind::Operation { name } => operation(app, fr, &t, name).await,
+    }?;
+    if t.head {
+        *resp.body_mut() = Body::empty();
     }
+    Ok(resp)
+}
+
+fn capabilities(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    let fhir = &app.fhir;
+    let date = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
+    let mut cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry(), &fr.out.base_url, &date);
+    if let (Some(a), Some(t)) = (&app.auth.authorize_url, &app.auth.token_url) {
+        interactions::capabilities::add_security(&mut cs, a, t);
+    }
+    Ok(response::json_value(StatusCode::OK, &fr.out, &cs))
+}
+
+/// The operations, by name and level.
+async fn operation(app: &AppState, fr: &mut FhirRequest, t: &Target, name: &str) -> Result<Response<Body>> {
+    let rt = t.resource_type.as_deref();
+    let id = t.id.as_deref();
+    let post = fr.method == Method::POST;
+    match (name, rt, id) {
+        ("ingest-document", None, None) if post => ingest::ingest(app, fr, None).await,
+        ("ingest-document", Some("Patient"), Some(id)) if post => ingest::ingest(app, fr, Some(id)).await,
+        ("ingest-status", None, Some(job)) if fr.method == Method::GET => ingest::status(app, fr, job).await,
+        ("reindex", None, None) if post => reindex(app, fr).await,
+        ("validate", Some(rt), _) if post => instance::validate(app, fr, rt).await,
+        ("ingest-document" | "ingest-status" | "reindex" | "validate", _, _) => {
+            Err(FhirError::MethodNotAllowed(format!("{} is not supported on {}", fr.method, fr.path)))
+        }
+        _ => Err(FhirError::NotFound(format!("unknown operation ${}", name.chars().take(64).collect::<String>()))),
+    }
+}
+
+async fn reindex(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
+    fr.negotiate(false)?;
+    let (custom, count) = interactions::reindex::reindex(&app.fhir).await?;
+    let out = serde_json::json!({"resourceType": "Parameters", "parameter": [
+        {"name": "customSearchParameters", "valueInteger": custom},
+        {"name": "resourcesReindexed", "valueInteger": count}
+    ]});
+    Ok(response::json_value(StatusCode::OK, &fr.out, &out))
 }

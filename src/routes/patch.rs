@@ -16,7 +16,7 @@ pub async fn patch(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id
     if let Some(id) = id {
         interactions::check_id(id)?;
     }
-    let mut if_match = negotiate::if_match(&fr.headers)?;
+    let if_match = negotiate::if_match(&fr.headers)?;
     let media = negotiate::content_type(&fr.headers);
     let body = match media.as_deref() {
         Some("application/json-patch+json") => {
@@ -27,14 +27,12 @@ pub async fn patch(app: &AppState, fr: &mut FhirRequest, resource_type: &str, id
         None => return Err(FhirError::UnsupportedMediaType("PATCH needs Content-Type application/json-patch+json (JSON Patch) or application/fhir+json (FHIRPath Patch Parameters)".into())),
         Some(_) => PatchBody::FhirPath(fr.json_body().await?),
     };
-    if let (Some(id), crate::auth::principal::Access::Restricted(_)) = (id, &fr.access) {
-        if_match = Some(super::authz::check_patch(fr.guard(app), fr.access.clone(), resource_type, id, &body, if_match).await?);
-    }
+    let gate = fr.guard(app).gate();
     let v = match id {
-        Some(id) => interactions::patch::patch(&app.fhir, &fr.tenant, resource_type, id, body, if_match).await?,
+        Some(id) => interactions::patch::patch(&app.fhir, &fr.tenant, resource_type, id, body, if_match, &gate).await?,
         None => {
             let params = super::conditional::criteria_params(fr);
-            interactions::conditional::patch(&app.fhir, &fr.tenant, resource_type, &params, body, if_match).await?
+            interactions::conditional::patch(&app.fhir, &fr.tenant, resource_type, &params, body, if_match, &gate).await?
         }
     };
     Ok(response::resource(StatusCode::OK, &fr.out, &v, prefer_return(&fr.headers), false))

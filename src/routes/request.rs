@@ -17,7 +17,8 @@ pub struct FhirRequest {
     pub segments: Vec<String>,
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
-    body: Option<Body>,
+    /// In a mutex only so that the request is `Sync` (it is taken once, with `&mut self`).
+    body: std::sync::Mutex<Option<Body>>,
     max_body: usize,
     pub out: Output,
     /// The tenant of the URL prefix `/tenant/{id}/...`, if any.
@@ -27,7 +28,7 @@ pub struct FhirRequest {
     /// The authenticated caller; `None` without authentication (mode `none`).
     pub principal: Option<std::sync::Arc<crate::auth::principal::Principal>>,
     /// What the request does and what the caller may do (set before routing).
-    pub target: Option<crate::auth::interaction::Target>,
+    pub target: Option<crate::model::interaction::Target>,
     pub access: crate::auth::principal::Access,
     pub request_id: String,
 }
@@ -55,7 +56,7 @@ impl FhirRequest {
                 Some(i) => (&after[..i], &after[i..]),
                 None => (after, ""),
             };
-            if !crate::interactions::is_valid_id(id) {
+            if !crate::model::tenant::is_valid_tenant(id) {
                 return Err((FhirError::NotFound("no such tenant".into()), Output::new(base_url, None, pretty)));
             }
             url_tenant = Some(id.to_string());
@@ -90,7 +91,7 @@ impl FhirRequest {
             segments,
             query,
             headers: parts.headers,
-            body: Some(body),
+            body: std::sync::Mutex::new(Some(body)),
             max_body: app.config.max_body_bytes,
             out,
             tenant: url_tenant.clone().unwrap_or_else(|| crate::TENANT.to_string()),
@@ -103,14 +104,38 @@ impl FhirRequest {
         })
     }
 
+    /// A Bundle entry's `GET` or `HEAD` as a request of its own, by the same caller in the
+    /// same tenant. `url` is relative to the base (or absolute on it), with its query.
+    pub fn entry(&self, head: bool, url: &str, headers: HeaderMap) -> Result<FhirRequest> {
+        let url = url.strip_prefix(self.out.base_url.as_str()).unwrap_or(url);
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut segments = Vec::new();
+        for seg in path.split('/').filter(|s| !s.is_empty()) {
+            let s = percent_encoding::percent_decode_str(seg).decode_utf8().map_err(|_| FhirError::BadRequest("request.url is not valid UTF-8".into()))?;
+            segments.push(s.into_owned());
+        }
+        let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        Ok(FhirRequest {
+            method: if head { Method::HEAD } else { Method::GET },
+            path: format!("/{}", path.trim_start_matches('/')),
+            segments,
+            query,
+            headers,
+            body: std::sync::Mutex::new(None),
+            max_body: self.max_body,
+            out: Output::new(self.out.base_url.clone(), None, false),
+            url_tenant: self.url_tenant.clone(),
+            tenant: self.tenant.clone(),
+            principal: self.principal.clone(),
+            target: None,
+            access: crate::auth::principal::Access::Full,
+            request_id: self.request_id.clone(),
+        })
+    }
+
     /// The access checks for this request's caller and tenant.
     pub fn guard<'a>(&self, app: &'a AppState) -> crate::auth::guard::Guard<'a> {
         crate::auth::guard::Guard { fhir: &app.fhir, rules: &app.auth.rules, tenant: self.tenant.clone(), principal: self.principal.clone() }
-    }
-
-    /// Puts a body read for the access checks back for the handler.
-    pub fn set_body(&mut self, bytes: Bytes) {
-        self.body = Some(Body::from(bytes));
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -132,7 +157,7 @@ impl FhirRequest {
                 return Err(too_large());
             }
         }
-        let body = self.body.take().ok_or_else(|| FhirError::Internal("the request body was already read".into()))?;
+        let body = self.body.get_mut().ok().and_then(Option::take).ok_or_else(|| FhirError::Internal("the request body was already read".into()))?;
         match axum::body::to_bytes(body, self.max_body).await {
             Ok(b) => Ok(b),
             Err(e) => {

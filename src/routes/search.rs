@@ -45,6 +45,7 @@ pub async fn search_in(
     let paging = Paging { default: app.config.default_page_size, max: app.config.max_page_size };
     let path = fr.segments.iter().filter(|s| s.as_str() != "_search").cloned().collect::<Vec<_>>().join("/");
     let guard = fr.guard(app);
+    guard.check_lists(&params).await?;
     let (types, confine) = confinement(&guard, &fr.access, types, &params)?;
     let (q, mut page) = search_confined(&app.fhir, &fr.tenant, types, &params, strict, paging, compartment, &confine).await?;
     page.included = guard.filter_included(std::mem::take(&mut page.included)).await?;

@@ -51,13 +51,13 @@ impl Compartments {
     pub fn filter(&self, registry: &Registry, compartment_type: &str, id: &str, member_type: &str) -> Option<Filter> {
         let params = self.by_type.get(compartment_type)?.get(member_type)?;
         let mut any = Vec::new();
+        // The compartment resource itself is in its compartment.
+        if member_type == compartment_type {
+            let p = registry.get(member_type, "_id")?.clone();
+            any.push(Filter::Clause(Clause { param: p, modifier: None, values: vec![SearchValue::Token { system: None, code: Some(id.to_string()) }] }));
+        }
         for code in params {
             if code == "{def}" {
-                // The compartment resource itself.
-                if member_type == compartment_type {
-                    let p = registry.get(member_type, "_id")?.clone();
-                    any.push(Filter::Clause(Clause { param: p, modifier: None, values: vec![SearchValue::Token { system: None, code: Some(id.to_string()) }] }));
-                }
                 continue;
             }
             let Some(p) = registry.get(member_type, code) else { continue };

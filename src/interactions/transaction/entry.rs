@@ -22,8 +22,9 @@ pub enum Target {
     Criteria(SearchQuery),
     /// POST: the server-assigned id.
     New(String),
-    /// GET: the url's path segments and query, run after the writes.
-    Read { segments: Vec<String>, params: Vec<(String, String)> },
+    /// GET or HEAD: the url's path segments and query, run after the writes; `url` as sent
+    /// (relative to the base).
+    Read { segments: Vec<String>, params: Vec<(String, String)>, url: String, head: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -112,22 +113,37 @@ pub fn parse(defs: &crate::fhir::definitions::Definitions, registry: &Registry, 
         Some(t) => Some(parse_etag(&t).ok_or_else(|| bad(format!("ifMatch '{}' is not a version ETag such as W/\"3\"", short(&t))))?),
     };
     let resource_type = segments.first().cloned().unwrap_or_default();
-    if verb != Verb::Get && !defs.is_resource_type(&resource_type) {
-        return Err(FhirError::NotFound(format!("unknown resource type '{}' in request.url", short(&resource_type))));
-    }
     let criteria = |q: &str| crate::interactions::conditional::criteria(registry, &resource_type, q);
-    let target = match (verb, segments.len(), query) {
-        (Verb::Get, _, _) => Target::Read {
+    // Writes are classified by the one routing table (`crate::model::interaction`); reads
+    // are run later by a dispatcher that classifies them with the same table.
+    let target = if verb == Verb::Get {
+        Target::Read {
             segments: segments.clone(),
             params: form_urlencoded::parse(query.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
-        },
-        (Verb::Post, 1, None) => Target::New(new_id()),
-        (Verb::Put | Verb::Patch | Verb::Delete, 1, Some(q)) => Target::Criteria(criteria(q)?),
-        (Verb::Put | Verb::Patch | Verb::Delete, 2, None) => {
-            crate::interactions::check_id(&segments[1])?;
-            Target::Id(segments[1].clone())
+            url: url.to_string(),
+            head: method == "HEAD",
         }
-        _ => return Err(bad(format!("request.url '{}' is not valid for {method}", short(url)))),
+    } else {
+        use crate::model::interaction::{self as typed, Kind};
+        let is_type = |t: &str| defs.is_resource_type(t);
+        let not_compartment = |_: &str| false;
+        let names = typed::Names { is_type: &is_type, is_compartment: &not_compartment };
+        let m = axum::http::Method::from_bytes(method.as_bytes()).map_err(|_| bad("request.method is not valid"))?;
+        let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let t = typed::parse(&m, &s, &names)?;
+        let criteria_text = query.filter(|q| !q.trim_start_matches('?').is_empty());
+        match (&t.kind, t.id) {
+            (Kind::Create, _) => Target::New(new_id()),
+            (Kind::Update | Kind::Patch | Kind::Delete, Some(id)) => {
+                crate::interactions::check_id(&id)?;
+                Target::Id(id)
+            }
+            (Kind::ConditionalUpdate | Kind::ConditionalPatch | Kind::ConditionalDelete, _) => match criteria_text {
+                Some(q) => Target::Criteria(criteria(q)?),
+                None => return Err(bad(format!("request.url '{}' needs an id or conditional criteria", short(url)))),
+            },
+            _ => return Err(bad(format!("request.url '{}' is not valid for {method} in a Bundle", short(url)))),
+        }
     };
     let mut out = Entry {
         index,

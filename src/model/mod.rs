@@ -1,0 +1,3 @@
+//! Plain shared types at the bottom of the layers.
+pub mod interaction;
+pub mod tenant;
