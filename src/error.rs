@@ -31,6 +31,9 @@ pub enum FhirError {
     /// 403: the caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// 422: the request would gather more than the server answers at once.
+    #[error("{0}")]
+    TooCostly(String),
 }
 
 pub type Result<T> = std::result::Result<T, FhirError>;
@@ -51,6 +54,7 @@ impl FhirError {
             FhirError::Internal(_) => 500,
             FhirError::Unauthorized(_) => 401,
             FhirError::Forbidden(_) => 403,
+            FhirError::TooCostly(_) => 422,
         }
     }
 
@@ -63,7 +67,7 @@ impl FhirError {
             FhirError::MethodNotAllowed(_) => "not-supported",
             FhirError::Conflict(_) | FhirError::PreconditionFailed(_) => "conflict",
             FhirError::NotAcceptable(_) | FhirError::UnsupportedMediaType(_) => "not-supported",
-            FhirError::PayloadTooLarge(_) => "too-costly",
+            FhirError::PayloadTooLarge(_) | FhirError::TooCostly(_) => "too-costly",
             FhirError::Internal(_) => "exception",
             FhirError::Unauthorized(_) => "login",
             FhirError::Forbidden(_) => "forbidden",

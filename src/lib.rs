@@ -11,6 +11,7 @@ pub mod interactions;
 pub mod linelog;
 pub mod model;
 pub mod observability;
+pub mod operations;
 pub mod persistence;
 pub mod routes;
 pub mod search;

@@ -283,3 +283,55 @@ async fn unknown_entry_methods_and_paths_are_refused() {
         assert!(!leaks(&r.text()), "{m} {url}: {}", r.text());
     }
 }
+
+/// Red-team findings after the rewrite: other Patients are other patients, whatever they
+/// link to; history pages never show where hidden versions are; `crit` headers are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_patients_hidden_versions_and_critical_headers() {
+    let (s, _jwks) = start(&[]).await;
+    seed(&s).await;
+    let tok = confined("patient/*.cruds");
+    let impostor = json!({"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "B-mrn"}], "link": [{"other": {"reference": "Patient/A"}, "type": "seealso"}]});
+    assert_denied(&call(&s, Method::POST, "/Patient", Some(&tok), Some(&impostor)).await, 403, "create a Patient linked to A", &[SECRET]);
+    let mut other = impostor.clone();
+    other["id"] = json!("C");
+    put(&s, "/Patient/C", json!({"resourceType": "Patient", "id": "C", "link": [{"other": {"reference": "Patient/A"}, "type": "seealso"}]})).await;
+    assert_denied(&call(&s, Method::PUT, "/Patient/C", Some(&tok), Some(&other)).await, 403, "update a Patient linked to A", &[SECRET]);
+    assert_denied(&call(&s, Method::DELETE, "/Patient/C", Some(&tok), None).await, 403, "delete a Patient linked to A", &[SECRET]);
+    let tx = json!([{"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": impostor, "request": {"method": "POST", "url": "Patient"}}]);
+    assert_denied(&bundle(&s, &tok, "transaction", tx).await, 403, "transaction creating a Patient", &[SECRET]);
+    let mut own = json!({"resourceType": "Patient", "id": "A", "name": [{"family": "Alphason"}], "gender": "female"});
+    assert_eq!(call(&s, Method::PUT, "/Patient/A", Some(&tok), Some(&own)).await.status, 200);
+    own["link"] = json!([{"other": {"reference": "Patient/B"}, "type": "seealso"}]);
+    assert_denied(&call(&s, Method::PUT, "/Patient/A", Some(&tok), Some(&own)).await, 403, "link own Patient to B", &[SECRET]);
+
+    // An Observation that was A's (v1), then B's (v2, v3), then A's again (v4).
+    for p in ["A", "B", "B", "A"] {
+        put(&s, "/Observation/moves", obs("moves", p)).await;
+    }
+    let read = confined("patient/*.rs");
+    let mut seen = Vec::new();
+    let mut next = Some("/Observation/moves/_history?_count=1".to_string());
+    while let Some(path) = next {
+        let r = call(&s, Method::GET, &path, Some(&read), None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let b = r.json();
+        let page: Vec<String> = b["entry"].as_array().map(|a| a.iter().filter_map(|e| e["resource"]["meta"]["versionId"].as_str().map(str::to_string)).collect()).unwrap_or_default();
+        assert!(!page.is_empty(), "an empty page shows a hidden version: {}", r.text());
+        assert!(!leaks(&r.text()), "{}", r.text());
+        seen.extend(page);
+        next = common::next_link(&b);
+    }
+    assert_eq!(seen, vec!["4", "1"]);
+
+    // A JOSE header with `crit` is refused even with a good signature.
+    let header = json!({"alg": "RS256", "kid": "rsa-1", "typ": "JWT", "crit": ["exp"]});
+    let c = claims(json!({"cognito:groups": ["practitioner"]}));
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let signing_input = format!("{}.{}", b64(&header), b64(&c));
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key_file("rsa1.pem")).expect("key");
+    let sig = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, jsonwebtoken::Algorithm::RS256).expect("sign");
+    let tok = format!("{signing_input}.{sig}");
+    assert_denied(&call(&s, Method::GET, "/Patient/A", Some(&tok), None).await, 401, "crit header", &[SECRET]);
+}

@@ -35,6 +35,9 @@ impl PolicyGate {
 pub fn stays_within(compartments: &Compartments, schema: &SchemaCell, body: &Value, patient: &str) -> bool {
     let Some(rt) = body.get("resourceType").and_then(Value::as_str) else { return false };
     let is_self = rt == "Patient" && body.get("id").and_then(Value::as_str) == Some(patient);
+    if rt == "Patient" && !is_self {
+        return false;
+    }
     let params = compartments.params("Patient", rt).unwrap_or(&[]);
     if params.is_empty() && !is_self {
         return false;
@@ -72,6 +75,10 @@ impl Gate for PolicyGate {
                 // Query-filtered scopes grant no writes; patient scopes grant writes that
                 // stay in the patient's compartment, before and after.
                 let ok = rs.iter().filter(|r| r.query.is_empty()).filter_map(|r| r.patient.as_deref()).any(|p| {
+                    // Every other Patient is another patient, whatever it links to.
+                    if op.resource_type == "Patient" && op.id != p {
+                        return false;
+                    }
                     let before = match current {
                         None => op.method == Method::Post,
                         Some(c) => c.body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok()).is_some_and(|b| self.stays_within(&b, p)),

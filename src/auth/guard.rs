@@ -119,20 +119,6 @@ impl Guard<'_> {
         }
     }
 
-    /// A body about to be written must stay within the token's patient compartment (SMART
-    /// query-filtered scopes do not grant writes).
-    pub fn ensure_writable_body(&self, access: &Access, body: &Value) -> Result<()> {
-        let Access::Restricted(rs) = access else { return Ok(()) };
-        let ok = rs.iter().any(|r| {
-            r.query.is_empty() && r.patient.as_deref().is_some_and(|p| super::gate::stays_within(&self.fhir.compartments, &self.fhir.schema, body, p))
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(forbidden("the resource would be outside the token's patient compartment"))
-        }
-    }
-
     /// Before an update, patch or delete by id under restricted access: the resource, if it
     /// exists, must be visible; if it does not, 403 as well (no existence leak).
     pub async fn ensure_existing_visible(&self, access: &Access, resource_type: &str, id: &str) -> Result<()> {

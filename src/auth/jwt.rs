@@ -57,6 +57,14 @@ fn keys_of(set: &JwkSet) -> HashMap<String, Key> {
     out
 }
 
+/// Whether the JOSE header carries `crit` (decoded only when the header mentions it).
+fn has_critical_extensions(token: &str) -> bool {
+    use base64::Engine;
+    let head = token.split('.').next().unwrap_or("");
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head.trim_end_matches('=')) else { return true };
+    serde_json::from_slice::<Value>(&bytes).map(|h| h.get("crit").is_some()).unwrap_or(true)
+}
+
 impl Verifier {
     pub fn new(issuer: String, audiences: Vec<String>, jwks_url: String) -> Verifier {
         let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
@@ -146,6 +154,10 @@ impl Verifier {
     /// Verifies a compact JWS and returns its claims, or why it is refused.
     pub async fn verify(&self, token: &str) -> Result<Value, String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+        if has_critical_extensions(token) {
+            // RFC 7515 4.1.11: extensions marked critical must be understood; none are here.
+            return Err("the token's header has critical extensions this server does not understand".into());
+        }
         let alg = header.alg;
         let is_rsa = matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512);
         let is_ec = matches!(alg, Algorithm::ES256 | Algorithm::ES384);

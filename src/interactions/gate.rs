@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Fhir;
 use crate::error::Result;
-use crate::persistence::{run_tx, StoredVersion, Tx, WriteOp, WriteResult};
+use crate::persistence::{run_tx, Expect, Method, StoredVersion, Tx, WriteOp, WriteResult};
 use crate::search::query::SearchQuery;
 
 pub trait Gate: Send + Sync {
@@ -30,7 +30,12 @@ pub struct GatedTx<'a> {
 
 impl GatedTx<'_> {
     fn check(&mut self, op: &WriteOp) -> Result<()> {
-        let current = self.inner.read(&op.resource_type, &op.id)?.filter(|v| !v.is_deleted());
+        // A create has a new server-assigned id and expects nothing there (the store refuses
+        // it otherwise): no read, which a staged store would also have to guard.
+        let current = match (op.method, op.expect) {
+            (Method::Post, Expect::Absent) => None,
+            _ => self.inner.read(&op.resource_type, &op.id)?.filter(|v| !v.is_deleted()),
+        };
         self.gate.write(op, current.as_ref())
     }
 }

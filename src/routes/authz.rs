@@ -90,15 +90,22 @@ pub async fn decide(app: &AppState, fr: &FhirRequest, t: &Target) -> Result<Acce
         // Each entry is decided as it runs (`bundle_post`); the Bundle type needs its body.
         return Ok(Access::Full);
     }
-    // $validate touches no data: any access to the type will do.
-    let access = match (t.operation(), guard.require(t.interaction(), rt)) {
-        (Some("validate"), Err(_)) => guard.require(Interaction::Read, rt)?,
-        (_, access) => access?,
+    let access = match t.operation() {
+        // $validate touches no data: any access to the type will do.
+        Some("validate") => guard.require(t.interaction(), rt).or_else(|_| guard.require(Interaction::Read, rt))?,
+        // $everything reads: the Patient first, then each type as the caller may search it.
+        Some("everything") => guard.require(Interaction::Read, Some("Patient"))?,
+        _ => guard.require(t.interaction(), rt)?,
     };
     let Access::Restricted(rs) = &access else { return Ok(access) };
     match (&t.kind, t.id.as_deref()) {
         // Operations may read or write anything ($ingest-document); only $validate, which
         // touches no data, is open to restricted tokens.
+        (Kind::Operation { name }, id) if name == "everything" => {
+            if id.is_none_or(|id| rs.iter().any(|r| r.patient.as_deref().is_some_and(|p| p != id))) {
+                return Err(forbidden("with this token $everything is only for the token's own patient"));
+            }
+        }
         (Kind::Operation { name }, _) if name != "validate" => return Err(forbidden("operations need unrestricted access")),
         (Kind::HistoryType | Kind::HistorySystem, _) => return Err(forbidden("type and system history need unrestricted access")),
         (Kind::Create, _) if fr.headers.contains_key("if-none-exist") => {

@@ -40,14 +40,25 @@ pub async fn history(app: &AppState, fr: &mut FhirRequest, scope: HistoryScope) 
     }
     let cursor = fr.param("_cursor").map(str::to_string);
     let query = HistoryQuery { scope, since, at, count, cursor };
-    let mut page = interactions::history::history(&app.fhir, &fr.tenant, query).await?;
+    let mut page = interactions::history::history(&app.fhir, &fr.tenant, query.clone()).await?;
     if matches!(fr.access, crate::auth::principal::Access::Restricted(_)) {
-        // Instance history under restricted access: only the versions the token may see.
+        // Instance history under restricted access: only the versions the token may see,
+        // pages filled from the following ones, so that a page never shows where hidden
+        // versions are.
         let guard = fr.guard(app);
         let mut kept = Vec::new();
-        for v in std::mem::take(&mut page.entries) {
-            if guard.visible(&fr.access, &v).await? {
-                kept.push(v);
+        loop {
+            for v in std::mem::take(&mut page.entries) {
+                if guard.visible(&fr.access, &v).await? {
+                    kept.push(v);
+                }
+            }
+            match page.next.clone() {
+                Some(next) if kept.len() < count => {
+                    let q = HistoryQuery { cursor: Some(next), ..query.clone() };
+                    page = interactions::history::history(&app.fhir, &fr.tenant, q).await?;
+                }
+                _ => break,
             }
         }
         if kept.is_empty() && page.next.is_none() {

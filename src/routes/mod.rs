@@ -4,6 +4,7 @@ mod bundle;
 mod bundle_entry;
 mod bundle_post;
 mod conditional;
+mod everything;
 mod history;
 mod ingest;
 mod instance;
@@ -129,8 +130,9 @@ async fn operation(app: &AppState, fr: &mut FhirRequest, t: &Target, name: &str)
         ("ingest-document", Some("Patient"), Some(id)) if post => ingest::ingest(app, fr, Some(id)).await,
         ("ingest-status", None, Some(job)) if fr.method == Method::GET => ingest::status(app, fr, job).await,
         ("reindex", None, None) if post => reindex(app, fr).await,
+        ("everything", Some("Patient"), id) => everything::everything(app, fr, id).await,
         ("validate", Some(rt), _) if post => instance::validate(app, fr, rt).await,
-        ("ingest-document" | "ingest-status" | "reindex" | "validate", _, _) => {
+        ("ingest-document" | "ingest-status" | "reindex" | "validate" | "everything", _, _) => {
             Err(FhirError::MethodNotAllowed(format!("{} is not supported on {}", fr.method, fr.path)))
         }
         _ => Err(FhirError::NotFound(format!("unknown operation ${}", name.chars().take(64).collect::<String>()))),

@@ -36,6 +36,11 @@ impl Compartments {
         Ok(Compartments { by_type })
     }
 
+    /// The member types of a compartment.
+    pub fn members(&self, compartment_type: &str) -> Vec<String> {
+        self.by_type.get(compartment_type).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
     pub fn is_compartment(&self, compartment_type: &str) -> bool {
         self.by_type.contains_key(compartment_type)
     }

@@ -1,0 +1,2 @@
+//! FHIR operations, one module each (no HTTP types here).
+pub mod everything;
