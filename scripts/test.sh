@@ -98,7 +98,7 @@ bash scripts/fetch-r4-package.sh >/dev/null
 # --- build and run ---------------------------------------------------------------
 # Every test on the embedded backend, then the HTTP suites again on the AWS backend
 # (DynamoDB, S3 and OpenSearch emulated on loopback: HEARTH_TEST_BACKEND=aws).
-AWS_SUITES=(crud bad_input concurrency conditional transaction patch search_conformance search_paging restart examples_roundtrip ingest_http ingest_input everything auth_regressions auth_matrix auth_property)
+AWS_SUITES=(crud bad_input concurrency conditional transaction patch search_conformance search_paging restart examples_roundtrip ingest_http ingest_input everything auth_regressions auth_matrix auth_property conformance)
 run_tests() {
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast "$@"

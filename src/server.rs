@@ -20,8 +20,8 @@ pub async fn build(config: ServeConfig) -> Result<(axum::Router, Arc<dyn Resourc
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
     let (store, search, blobs) = open_backend(&config, &schema).await?;
-    // Custom SearchParameter resources stored earlier are in force again after a restart.
-    crate::interactions::reindex::load_schema(search.as_ref(), defs, &schema).await?;
+    // Custom SearchParameter resources put in force earlier are in force again after a restart.
+    crate::interactions::reindex::load_all(search.as_ref(), blobs.as_ref(), defs, &schema).await?;
     let compartments = Arc::new(Compartments::from_definitions(defs)?);
     let fhir = Fhir { store: store.clone(), search, schema, compartments, blobs, defs };
     let auth = crate::auth::Auth::from_config(&config)?;
@@ -89,10 +89,10 @@ fn open_stores(config: &ServeConfig, schema: &Arc<SchemaCell>) -> Result<Stores,
 pub async fn reindex(config: ServeConfig) -> Result<(), BoxError> {
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
-    let (store, search, _) = open_backend(&config, &schema).await?;
-    let custom = crate::interactions::reindex::load_schema(search.as_ref(), defs, &schema).await?;
+    let (store, search, blobs) = open_backend(&config, &schema).await?;
+    let custom = crate::interactions::reindex::load_all(search.as_ref(), blobs.as_ref(), defs, &schema).await?;
     let started = std::time::Instant::now();
-    let count = search.reindex().await?;
+    let count = search.reindex(None).await?;
     store.close().await?;
     println!("reindexed {count} resources with {custom} custom search parameters in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())

@@ -14,17 +14,17 @@
 //! On failure the Bundle's index, its seed and the generated Bundle are printed. To run one
 //! seed alone (from a fresh server): `HEARTH_PROP_SEED=<seed> cargo nextest run --test auth_property`.
 mod auth_support;
+mod auth_leaks;
 mod common;
 
 use std::time::Instant;
 
+use auth_leaks::*;
 use auth_support::*;
 use common::{Resp, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const SECRET: &str = "Bravowitz";
-const B_IDS: &[&str] = &["Patient/B", "Observation/oB", "Condition/cB", "Encounter/eB", "Claim/clB", "List/LB"];
 const A_POOL: &[&str] = &["oA-p1", "oA-p2", "oA-p3", "oA-p4"];
 const BUNDLES: usize = 200;
 const SEEDS: [u64; 4] = [0x5EED_0000_A11C_E5ED, 0x0B0B_CAFE_F00D_1234, 0xDEAD_BEEF_0BAD_F00D, 0x1234_5678_9ABC_DEF1];
@@ -80,11 +80,6 @@ fn obs(id: Option<&str>, subject: &str, text: &str) -> Value {
         o["identifier"] = json!([{"system": "urn:test", "value": format!("{}-{id}", if subject == "Patient/B" { SECRET } else { "Alphason" })}]);
     }
     o
-}
-
-async fn seed_put(s: &TestServer, tok: &str, path: &str, body: Value) {
-    let r = call(s, Method::PUT, path, Some(tok), Some(&body)).await;
-    assert!(r.status == 200 || r.status == 201, "seed PUT {path}: {} {}", r.status, r.text());
 }
 
 async fn seed(s: &TestServer, tok: &str) {
@@ -324,81 +319,6 @@ fn generate(seed: u64, base_url: &str) -> Generated {
 // Checks
 // ---------------------------------------------------------------------------------------
 
-fn resources<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
-    match v {
-        Value::Object(m) => {
-            if m.get("resourceType").and_then(Value::as_str).is_some() {
-                out.push(v);
-            }
-            m.values().for_each(|x| resources(x, out));
-        }
-        Value::Array(a) => a.iter().for_each(|x| resources(x, out)),
-        _ => {}
-    }
-}
-
-fn rid(r: &Value) -> String {
-    format!("{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""))
-}
-
-fn refers_to(s: &str, target: &str) -> bool {
-    let bytes = s.as_bytes();
-    let mut from = 0;
-    while let Some(i) = s[from..].find(target) {
-        let i = from + i;
-        let end = i + target.len();
-        let before = i == 0 || bytes[i - 1] == b'/';
-        let after = end == s.len() || matches!(bytes[end], b'/' | b'?' | b'#' | b'&');
-        if before && after {
-            return true;
-        }
-        from = i + 1;
-    }
-    false
-}
-
-fn b_strings(v: &Value, path: &str, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            let rt = m.get("resourceType").and_then(Value::as_str);
-            if rt == Some("OperationOutcome") {
-                return;
-            }
-            for (k, x) in m {
-                if rt == Some("Bundle") && k == "link" {
-                    continue;
-                }
-                b_strings(x, &format!("{path}.{k}"), out);
-            }
-        }
-        Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| b_strings(x, &format!("{path}[{i}]"), out)),
-        Value::String(s) => {
-            for f in B_IDS {
-                if refers_to(s, f) {
-                    out.push(format!("{path} = {s:?} refers to {f}"));
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn is_patient_a(r: &Value) -> bool {
-    r.get("reference").and_then(Value::as_str).is_some_and(|s| s == "Patient/A" || s.ends_with("/Patient/A"))
-}
-
-fn outside_a(r: &Value) -> Option<String> {
-    let ok = match r["resourceType"].as_str().unwrap_or("") {
-        "OperationOutcome" | "Bundle" | "CapabilityStatement" | "Parameters" => true,
-        "Patient" => r["id"] == "A",
-        "Observation" => is_patient_a(&r["subject"]) || r["performer"].as_array().is_some_and(|a| a.iter().any(is_patient_a)),
-        "Condition" | "Encounter" | "List" => is_patient_a(&r["subject"]),
-        "Claim" => is_patient_a(&r["patient"]),
-        _ => false,
-    };
-    (!ok).then(|| format!("{} is not in Patient A's compartment: {}", rid(r), common::truncate(&r.to_string(), 300)))
-}
-
 /// Whatever the status: nothing outside A's compartment in the answer.
 fn leak_problems(r: &Resp) -> Vec<String> {
     let mut out = Vec::new();
@@ -430,13 +350,9 @@ fn leak_problems(r: &Resp) -> Vec<String> {
                 out.push(why);
             }
         }
-        b_strings(&v, "$", &mut out);
+        forbidden_strings(&v, B_IDS, "$", &mut out);
     }
     out
-}
-
-async fn prac_get(s: &TestServer, prac: &str, path: &str) -> Resp {
-    call(s, Method::GET, path, Some(prac), None).await
 }
 
 /// B's resources (status, ETag, body) and the matches of searches into B's compartment and
@@ -469,22 +385,6 @@ async fn b_snapshot(s: &TestServer, prac: &str) -> Vec<(String, String)> {
         out.push((q.to_string(), format!("{} {}", r.status, ids.join(","))));
     }
     out
-}
-
-async fn history_count(s: &TestServer, prac: &str) -> usize {
-    let mut n = 0;
-    let mut next = Some("/_history?_count=1000".to_string());
-    let mut pages = 0;
-    while let Some(url) = next.take() {
-        pages += 1;
-        assert!(pages < 1000, "history paging does not end");
-        let r = prac_get(s, prac, &url).await;
-        assert_eq!(r.status, 200, "practitioner history: {}", r.text());
-        let b = r.json();
-        n += b["entry"].as_array().map_or(0, Vec::len);
-        next = common::next_link(&b);
-    }
-    n
 }
 
 /// A denied PATCH of one of A's own Observations (its result would leave the compartment)

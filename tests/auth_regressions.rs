@@ -249,13 +249,55 @@ async fn finding_9_list_membership_needs_the_list() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn finding_10_reindex_needs_an_admin_group() {
+async fn finding_10_custom_search_parameters_belong_to_their_tenant() {
     let (s, _jwks) = start(&[]).await;
     let t2 = token(json!({"cognito:groups": ["practitioner"], "custom:tenantId": "t2"}));
-    assert_denied(&call(&s, Method::POST, "/$reindex", Some(&t2), None).await, 403, "tenant practitioner", &[]);
-    assert_denied(&call(&s, Method::POST, "/$reindex", Some(&practitioner()), None).await, 403, "practitioner", &[]);
-    let admin = token(json!({"cognito:groups": ["admin"]}));
-    assert_eq!(call(&s, Method::POST, "/$reindex", Some(&admin), None).await.status, 200);
+    let def = practitioner();
+    let sp = json!({"resourceType": "SearchParameter", "id": "eye", "url": "http://example.org/sp/eye-colour", "name": "eye", "status": "active",
+        "description": "eye colour", "code": "eye-colour", "base": ["Patient"], "type": "token",
+        "expression": "Patient.extension('http://example.org/eye').value"});
+    let pat = |id: &str| json!({"resourceType": "Patient", "id": id, "extension": [{"url": "http://example.org/eye", "valueCode": "blue"}]});
+    for tok in [&t2, &def] {
+        assert_eq!(call(&s, Method::PUT, "/Patient/p", Some(tok), Some(&pat("p"))).await.status, 201);
+    }
+    assert_eq!(call(&s, Method::PUT, "/SearchParameter/eye", Some(&t2), Some(&sp)).await.status, 201);
+    // $reindex acts on the caller's tenant only: t2's parameter is in force in t2, not in default.
+    let r = call(&s, Method::POST, "/$reindex", Some(&t2), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["parameter"][0]["valueInteger"], 1, "{}", r.text());
+    let strict = |tok: &str| s.req(Method::GET, "/Patient?eye-colour=blue").bearer_auth(tok.to_string()).header("prefer", "handling=strict");
+    let r = s.send(strict(&t2)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["total"], 1, "{}", r.text());
+    assert_eq!(s.send(strict(&def)).await.status, 400, "the default tenant has no such parameter");
+    let r = call(&s, Method::POST, "/$reindex", Some(&def), None).await;
+    assert_eq!((r.status, r.json()["parameter"][0]["valueInteger"].clone()), (200, json!(0)), "{}", r.text());
+    assert_eq!(s.send(strict(&def)).await.status, 400);
+    assert_eq!(s.send(strict(&t2)).await.status, 200, "another tenant's $reindex leaves t2's parameters alone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_search_parameters_of_a_tenant_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = tokio::task::block_in_place(|| common::TestServer::start_in(dir.path()));
+    let sp = json!({"resourceType": "SearchParameter", "id": "eye", "url": "http://example.org/sp/eye-colour", "name": "eye", "status": "active",
+        "description": "eye colour", "code": "eye-colour", "base": ["Patient"], "type": "token",
+        "expression": "Patient.extension('http://example.org/eye').value"});
+    let pat = json!({"resourceType": "Patient", "id": "p", "extension": [{"url": "http://example.org/eye", "valueCode": "blue"}]});
+    // Tenant t2 through the URL prefix (no authentication here).
+    let t2 = |s: &common::TestServer, p: &str| format!("{}/tenant/t2/fhir{p}", s.url("").trim_end_matches('/').trim_end_matches("/fhir"));
+    let http = reqwest::Client::new();
+    assert_eq!(s.send(common::json_body(http.put(t2(&s, "/Patient/p")), &pat)).await.status, 201);
+    assert_eq!(s.send(common::json_body(http.put(t2(&s, "/SearchParameter/eye")), &sp)).await.status, 201);
+    assert_eq!(s.send(http.post(t2(&s, "/$reindex"))).await.status, 200);
+    let search = |s: &common::TestServer| http.get(t2(s, "/Patient?eye-colour=blue")).header("prefer", "handling=strict");
+    let r = s.send(search(&s)).await;
+    assert_eq!((r.status, r.json()["total"].clone()), (200, json!(1)), "{}", r.text());
+    s.stop();
+    let s2 = tokio::task::block_in_place(|| common::TestServer::start_in(dir.path()));
+    let r = s2.send(search(&s2)).await;
+    assert_eq!((r.status, r.json()["total"].clone()), (200, json!(1)), "after a restart: {}", r.text());
+    assert_eq!(s2.send(s2.req(Method::GET, "/Patient?eye-colour=blue").header("prefer", "handling=strict")).await.status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -434,7 +434,7 @@ async fn tenants_are_isolated_and_items_fail_alone() {
     assert_eq!(n, 1);
     assert_eq!(find(&idx, &schema, "acme", "Patient", "").await, vec!["Patient/rebuilt@1"]);
     assert_eq!(find(&idx, &schema, "Acme", "Patient", "").await, vec!["Patient/same@1"]);
-    assert!(idx.reindex().await.is_err(), "a reindex without a source is refused");
+    assert!(idx.reindex(None).await.is_err(), "a reindex without a source is refused");
     for t in ["acme", "Acme", "other"] {
         let _ = idx.drop_index(t).await;
     }

@@ -63,7 +63,7 @@ impl Guard<'_> {
         let mut params = q.to_vec();
         params.push(("_id".into(), id.to_string()));
         params.push(("_summary".into(), "count".into()));
-        let registry = self.fhir.registry();
+        let registry = self.fhir.registry_for(&self.tenant);
         let parsed = query::parse(&registry, vec![resource_type.to_string()], &params, false)?;
         let page = self.fhir.search.search(&self.tenant, parsed, 1).await?;
         Ok(page.total.unwrap_or(page.matches.len() as u64) > 0)
@@ -170,7 +170,7 @@ impl Guard<'_> {
     /// The filters confining a search of `resource_type` under `access`.
     pub fn confinement(&self, access: &Access, resource_type: &str) -> Result<Confinement> {
         let Access::Restricted(rs) = access else { return Ok(Confinement::default()) };
-        let registry = self.fhir.registry();
+        let registry = self.fhir.registry_for(&self.tenant);
         let mut out = Confinement { filters: Vec::new(), no_chains: true, reachable: None };
         let patients: Vec<Option<&String>> = rs.iter().map(|r| r.patient.as_ref()).collect();
         let first = patients[0];

@@ -60,9 +60,8 @@ fn strings(claims: &Value, key: &str) -> Result<Option<Vec<String>>, String> {
     }
 }
 
-/// A resource id in a claim: the FHIR id pattern, and not only dots.
 fn is_claim_id(id: &str) -> bool {
-    crate::interactions::is_valid_id(id) && !id.bytes().all(|b| b == b'.')
+    crate::interactions::is_valid_id(id)
 }
 
 /// `fhirUser`: `[base/]Type/id` of a person type, as SMART defines it.

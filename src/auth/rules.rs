@@ -13,9 +13,6 @@ pub const DEFAULT_RULES: &str = include_str!("../../rules/default.json");
 struct RawRules {
     #[serde(rename = "groupRules")]
     group_rules: HashMap<String, RawRule>,
-    /// Groups allowed actions that reach every tenant (`$reindex`).
-    #[serde(rename = "adminGroups", default)]
-    admin_groups: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -35,7 +32,6 @@ struct Rule {
 #[derive(Debug, Clone)]
 pub struct Rules {
     groups: HashMap<String, Rule>,
-    admin_groups: HashSet<String>,
 }
 
 impl Rules {
@@ -55,11 +51,11 @@ impl Rules {
             let resources = if r.resources.iter().any(|t| t == "*") { None } else { Some(r.resources.into_iter().collect()) };
             groups.insert(name, Rule { interactions, resources });
         }
-        Ok(Rules { groups, admin_groups: raw.admin_groups.into_iter().collect() })
+        Ok(Rules { groups })
     }
 
     pub fn builtin() -> Rules {
-        Rules::parse(DEFAULT_RULES).unwrap_or(Rules { groups: HashMap::new(), admin_groups: HashSet::new() })
+        Rules::parse(DEFAULT_RULES).unwrap_or(Rules { groups: HashMap::new() })
     }
 
     pub fn load(path: Option<&Path>) -> Result<Rules, String> {
@@ -70,11 +66,6 @@ impl Rules {
                 Rules::parse(&text)
             }
         }
-    }
-
-    /// Whether one of `groups` is an admin group (actions that reach every tenant).
-    pub fn is_admin(&self, groups: &[String]) -> bool {
-        groups.iter().any(|g| self.admin_groups.contains(g))
     }
 
     pub fn is_known(&self, group: &str) -> bool {

@@ -71,6 +71,6 @@ pub async fn stream_handler(config: &ServeConfig) -> Result<stream::StreamHandle
     let schema = Arc::new(SchemaCell::new(schema));
     let stack = open(config, schema.clone()).await?;
     // Custom SearchParameters stored in the table are in force for indexing too.
-    crate::interactions::reindex::load_schema(stack.search.as_ref(), defs, &schema).await?;
+    crate::interactions::reindex::load_all(stack.search.as_ref(), stack.blobs.as_ref(), defs, &schema).await?;
     Ok(stream::StreamHandler::new(stack.index.clone(), stack.store.clone()))
 }

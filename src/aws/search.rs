@@ -35,13 +35,15 @@ impl SearchIndex for AwsSearch {
         self.index.search(tenant, query, count).await
     }
 
-    async fn reindex(&self) -> Result<u64> {
+    async fn reindex(&self, only: Option<&str>) -> Result<u64> {
         let mut by_tenant: BTreeMap<String, Vec<StoredVersion>> = BTreeMap::new();
         let mut start = None;
         loop {
             let (page, next) = self.store.scan_current(start).await?;
             for (tenant, v) in page {
-                by_tenant.entry(tenant).or_default().push(v);
+                if only.is_none_or(|o| o == tenant) {
+                    by_tenant.entry(tenant).or_default().push(v);
+                }
             }
             match next {
                 Some(k) => start = Some(k),

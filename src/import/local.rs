@@ -13,8 +13,8 @@ pub async fn open(dir: &Path, sync: &str) -> Result<(Fhir, Arc<SqliteStore>), su
     let defs = Definitions::r4();
     let schema = Arc::new(SchemaCell::new(Schema::build(defs, &[])?));
     let store = Arc::new(SqliteStore::open(dir, sync, Some(schema.clone()))?);
-    crate::interactions::reindex::load_schema(store.as_ref(), defs, &schema).await?;
     let blobs = Arc::new(FsBlobStore::open(&dir.join("blobs"))?);
+    crate::interactions::reindex::load_all(store.as_ref(), blobs.as_ref(), defs, &schema).await?;
     let compartments = Arc::new(Compartments::from_definitions(defs)?);
     let fhir = Fhir { store: store.clone(), search: store.clone(), schema, compartments, blobs, defs };
     Ok((fhir, store))

@@ -41,7 +41,7 @@ fn many(resource_type: &str, n: usize) -> FhirError {
 /// created or the matching version and whether it was created.
 pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource: Value, if_none_exist: &str, gate: &GateRef) -> Result<(StoredVersion, bool)> {
     check_type(fhir, resource_type)?;
-    let q = criteria(&fhir.registry(), resource_type, if_none_exist)?;
+    let q = criteria(&fhir.registry_for(tenant), resource_type, if_none_exist)?;
     if let Some(obj) = resource.as_object_mut() {
         obj.remove("id");
     }
@@ -70,7 +70,7 @@ pub async fn create(fhir: &Fhir, tenant: &str, resource_type: &str, mut resource
 /// `PUT [type]?criteria`: 0 matches create, 1 match updates, more fail with 412.
 pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], mut resource: Value, if_match: Option<u64>, gate: &GateRef) -> Result<(StoredVersion, bool)> {
     check_type(fhir, resource_type)?;
-    let q = criteria_params(&fhir.registry(), resource_type, params)?;
+    let q = criteria_params(&fhir.registry_for(tenant), resource_type, params)?;
     check_resource(fhir, resource_type, &resource)?;
     let body_id = match resource.get("id") {
         None => None,
@@ -110,7 +110,7 @@ pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(S
 /// `max`); more than one match without `multiple` fails with 412. Returns the deletions.
 pub async fn delete(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], multiple: bool, max: usize, gate: &GateRef) -> Result<Vec<StoredVersion>> {
     check_type(fhir, resource_type)?;
-    let q = criteria_params(&fhir.registry(), resource_type, params)?;
+    let q = criteria_params(&fhir.registry_for(tenant), resource_type, params)?;
     let t = resource_type.to_string();
     gate::run(fhir, tenant, gate, move |tx| {
         let limit = if multiple { max + 1 } else { 2 };
@@ -136,7 +136,7 @@ pub async fn delete(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(S
 /// `PATCH [type]?criteria`: 0 matches 404, 1 match patched, more 412.
 pub async fn patch(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(String, String)], body: PatchBody, if_match: Option<u64>, gate: &GateRef) -> Result<StoredVersion> {
     check_type(fhir, resource_type)?;
-    let q = criteria_params(&fhir.registry(), resource_type, params)?;
+    let q = criteria_params(&fhir.registry_for(tenant), resource_type, params)?;
     let defs = fhir.defs;
     let t = resource_type.to_string();
     gate::run(fhir, tenant, gate, move |tx| {

@@ -40,14 +40,23 @@ pub struct Fhir {
 }
 
 impl Fhir {
+    /// The search parameters of the default tenant.
     pub fn registry(&self) -> Arc<Registry> {
         self.schema.get().registry.clone()
     }
+
+    /// The search parameters in force in `tenant` (its custom ones included).
+    pub fn registry_for(&self, tenant: &str) -> Arc<Registry> {
+        self.schema.get_for(tenant).registry.clone()
+    }
 }
 
-/// `[A-Za-z0-9\-\.]{1,64}`
+/// `[A-Za-z0-9\-\.]{1,64}`, and not only dots (`.` and `..` are path steps, never ids).
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !id.bytes().all(|b| b == b'.')
 }
 
 pub fn check_id(id: &str) -> Result<()> {
@@ -78,6 +87,11 @@ pub fn check_resource(fhir: &Fhir, resource_type: &str, resource: &Value) -> Res
             )))
         }
         None => return Err(FhirError::BadRequest("the body is not a FHIR resource: resourceType is missing".into())),
+    }
+    if let Some(Value::String(id)) = resource.get("id") {
+        if id.bytes().all(|b| b == b'.') {
+            return Err(FhirError::BadRequest(format!("'{id}' is not a valid id: an id is not made of dots only")));
+        }
     }
     let issues = crate::fhir::validate::validate_resource(fhir.defs, resource);
     if issues.iter().any(|i| i.is_error()) {

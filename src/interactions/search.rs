@@ -63,7 +63,7 @@ pub async fn search_confined(
             let _ = k;
         }
     }
-    let registry = fhir.registry();
+    let registry = fhir.registry_for(tenant);
     let mut q = query::parse(&registry, types, params, strict)?;
     if let Some((ctype, cid)) = compartment {
         check_type(fhir, ctype)?;

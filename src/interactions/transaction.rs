@@ -168,7 +168,7 @@ impl RawEntries {
 
 /// Processes a `batch` or `transaction` Bundle.
 pub async fn process(fhir: &Fhir, tenant: &str, bundle: Value, limits: Limits, base_url: &str, gate: &GateRef) -> std::result::Result<Outcome, Failure> {
-    let prepared = prepare(fhir, bundle, limits, base_url).await?;
+    let prepared = prepare(fhir, tenant, bundle, limits, base_url).await?;
     execute(fhir, tenant, prepared, limits, gate).await
 }
 
@@ -210,27 +210,27 @@ impl Prepared {
 }
 
 /// Parses and validates a Bundle split from its JSON text (entries parsed on every core).
-pub async fn prepare_split(fhir: &Fhir, split: Split, text: bytes::Bytes, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
+pub async fn prepare_split(fhir: &Fhir, tenant: &str, split: Split, text: bytes::Bytes, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
     let head = Value::Object(split.head);
     let raw = match split.elements {
         Some(ranges) => RawEntries::Text { text, ranges },
         None if head.get("entry").is_some() => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
         None => RawEntries::Parsed(Vec::new()),
     };
-    prepare_parts(fhir, &head, raw, limits, base_url).await
+    prepare_parts(fhir, tenant, &head, raw, limits, base_url).await
 }
 
 /// Parses and validates a Bundle already parsed as JSON.
-pub async fn prepare(fhir: &Fhir, mut bundle: Value, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
+pub async fn prepare(fhir: &Fhir, tenant: &str, mut bundle: Value, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
     let raw = match bundle.get_mut("entry") {
         None => Vec::new(),
         Some(Value::Array(a)) => std::mem::take(a),
         Some(_) => return Err(FhirError::BadRequest("Bundle.entry must be an array".into()).into()),
     };
-    prepare_parts(fhir, &bundle, RawEntries::Parsed(raw), limits, base_url).await
+    prepare_parts(fhir, tenant, &bundle, RawEntries::Parsed(raw), limits, base_url).await
 }
 
-async fn prepare_parts(fhir: &Fhir, bundle: &Value, raw: RawEntries, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
+async fn prepare_parts(fhir: &Fhir, tenant: &str, bundle: &Value, raw: RawEntries, limits: Limits, base_url: &str) -> std::result::Result<Prepared, Failure> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(FhirError::BadRequest("POST to the base needs a Bundle of type batch or transaction".into()).into());
     }
@@ -244,7 +244,7 @@ async fn prepare_parts(fhir: &Fhir, bundle: &Value, raw: RawEntries, limits: Lim
     if raw.len() > limits.max_entries {
         return Err(FhirError::PayloadTooLarge(format!("the Bundle has {} entries; the limit is {} (--max-bundle-entries)", raw.len(), limits.max_entries)).into());
     }
-    let registry = fhir.registry();
+    let registry = fhir.registry_for(tenant);
     let defs = fhir.defs;
     let n = raw.len();
     let mut responses: Vec<Option<EntryResponse>> = vec![None; n];
@@ -267,7 +267,7 @@ async fn prepare_parts(fhir: &Fhir, bundle: &Value, raw: RawEntries, limits: Lim
 pub async fn execute(fhir: &Fhir, tenant: &str, prepared: Prepared, limits: Limits, gate: &GateRef) -> std::result::Result<Outcome, Failure> {
     let Prepared { kind, mut entries, mut responses, started } = prepared;
     let n = responses.len();
-    let registry = fhir.registry();
+    let registry = fhir.registry_for(tenant);
     let defs = fhir.defs;
     // Binary content goes to the blob store before the store transaction.
     for e in entries.iter_mut() {

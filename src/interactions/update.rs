@@ -4,7 +4,8 @@ use super::{binary, check_id, check_resource, check_type, Fhir};
 use crate::error::{FhirError, Result};
 use crate::persistence::{Expect, Method, StoredVersion, WriteOp};
 
-/// `PUT [type]/[id]`: a new version, or update-as-create with the client's id.
+/// `PUT [type]/[id]`: a new version, or update-as-create with the client's id. `expect`
+/// comes from `If-Match` (a version) or `If-None-Match: *` (create only).
 /// Returns the new version and whether it created the resource.
 pub async fn update(
     fhir: &Fhir,
@@ -12,7 +13,7 @@ pub async fn update(
     resource_type: &str,
     id: &str,
     resource: Value,
-    if_match: Option<u64>,
+    expect: Expect,
     gate: &super::gate::GateRef,
 ) -> Result<(StoredVersion, bool)> {
     check_type(fhir, resource_type)?;
@@ -31,7 +32,6 @@ pub async fn update(
     }
     check_resource(fhir, resource_type, &resource)?;
     binary::offload(fhir, tenant, id, &mut resource).await?;
-    let expect = if_match.map(Expect::Version).unwrap_or(Expect::Any);
     let op = WriteOp { resource_type: resource_type.to_string(), id: id.to_string(), expect, method: Method::Put, resource: Some(resource) };
     let mut results = super::gate::commit(fhir, tenant, gate, vec![op]).await?;
     let result = results.pop().ok_or_else(|| FhirError::Internal("the store returned no result for an update".into()))?;

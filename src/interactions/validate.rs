@@ -26,6 +26,11 @@ pub fn validate(fhir: &Fhir, resource_type: &str, body: Value) -> Result<Vec<Iss
                 .at(resource_type.to_string()),
         ),
     }
+    if let Some(Value::String(id)) = resource.get("id") {
+        if id.bytes().all(|b| b == b'.') {
+            issues.push(Issue::error("value", format!("'{id}' is not a valid id: an id is not made of dots only")).at(format!("{resource_type}.id")));
+        }
+    }
     issues.extend(crate::fhir::validate::validate_resource(fhir.defs, &resource));
     Ok(issues)
 }

@@ -10,7 +10,7 @@ use crate::search::query::{Clause, Filter, Modifier, SearchValue};
 pub async fn codes(fhir: &Fhir, tenant: &str, url: &str) -> Result<Vec<(String, String)>> {
     let url = url.split('|').next().unwrap_or(url);
     let params = vec![("url".to_string(), url.to_string())];
-    let q = crate::search::query::parse(&fhir.registry(), vec!["ValueSet".into()], &params, true)?;
+    let q = crate::search::query::parse(&fhir.registry_for(tenant), vec!["ValueSet".into()], &params, true)?;
     let page = fhir.search.search(tenant, q, 1).await?;
     if let Some(body) = page.matches.first().and_then(|v| v.body.as_ref()) {
         let vs: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(e.to_string()))?;

@@ -120,6 +120,7 @@ impl Target {
         use Interaction as I;
         match &self.kind {
             Kind::Capabilities | Kind::SmartConfiguration => I::Capabilities,
+            Kind::Operation { name } if name == "versions" => I::Capabilities,
             Kind::SearchSystem => I::SearchSystem,
             Kind::Bundle => I::Transaction,
             Kind::HistorySystem => I::HistorySystem,

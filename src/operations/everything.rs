@@ -95,7 +95,7 @@ fn since_ok(v: &StoredVersion, since: &str) -> bool {
 
 /// Every page of one compartment type's search.
 async fn compartment_of(fhir: &Fhir, tenant: &str, t: &str, patient: &str, p: &Params, c: &Confinement) -> Result<Vec<StoredVersion>> {
-    let registry = fhir.registry();
+    let registry = fhir.registry_for(tenant);
     let mut params: Vec<(String, String)> = Vec::new();
     if let Some(s) = &p.since {
         params.push(("_lastUpdated".into(), format!("ge{s}")));

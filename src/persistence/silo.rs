@@ -94,10 +94,13 @@ impl SearchIndex for SiloStore {
     async fn search(&self, tenant: &str, query: SearchQuery, count: usize) -> Result<SearchPage> {
         self.store(tenant)?.search(tenant, query, count).await
     }
-    async fn reindex(&self) -> Result<u64> {
+    async fn reindex(&self, tenant: Option<&str>) -> Result<u64> {
+        if let Some(t) = tenant {
+            return self.store(t)?.reindex(Some(t)).await;
+        }
         let mut n = 0;
         for s in self.all() {
-            n += s.reindex().await?;
+            n += s.reindex(None).await?;
         }
         Ok(n)
     }

@@ -154,9 +154,11 @@ impl SqliteStore {
             // A data directory of an earlier version: index every resource again, with the
             // custom SearchParameters it holds.
             let started = std::time::Instant::now();
-            let custom = stored_search_parameters(&writer.conn)?;
-            let built = crate::search::schema::Schema::build(crate::fhir::definitions::Definitions::r4(), &custom).map_err(FhirError::Internal)?;
-            let n = reindex_all(&mut writer, &built.extractor)?;
+            let cell = crate::search::schema::SchemaCell::new(crate::search::schema::Schema::build(crate::fhir::definitions::Definitions::r4(), &[]).map_err(FhirError::Internal)?);
+            for (tenant, custom) in stored_search_parameters(&writer.conn)? {
+                cell.set_for(&tenant, Some(crate::search::schema::Schema::build(crate::fhir::definitions::Definitions::r4(), &custom).map_err(FhirError::Internal)?));
+            }
+            let n = reindex_all(&mut writer, &|t: &str| cell.get_for(t).extractor.clone(), None)?;
             tracing::info!(resources = n, ms = started.elapsed().as_millis() as u64, "search index rebuilt in the current layout");
         }
         Ok(SqliteStore {
@@ -193,7 +195,7 @@ const COLUMNS: &str = "v.seq, v.rtype, v.id, v.version, v.last_updated, v.method
 impl ResourceStore for SqliteStore {
     async fn commit(&self, tenant: &str, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let writer = self.writer.clone();
-        let schema = self.schema.as_ref().map(|s| s.get());
+        let schema = self.schema.as_ref().map(|s| s.get_for(tenant));
         let tenant = tenant.to_string();
         tokio::task::spawn_blocking(move || {
             let extractor = schema.as_ref().map(|s| s.extractor.clone());
@@ -210,7 +212,7 @@ impl ResourceStore for SqliteStore {
 
     async fn transaction(&self, tenant: &str, work: TxWork) -> Result<()> {
         let writer = self.writer.clone();
-        let schema = self.schema.as_ref().map(|s| s.get());
+        let schema = self.schema.as_ref().map(|s| s.get_for(tenant));
         let tenant = tenant.to_string();
         tokio::task::spawn_blocking(move || {
             let extractor = schema.as_ref().map(|s| s.extractor.clone());
@@ -263,7 +265,7 @@ impl ResourceStore for SqliteStore {
 #[async_trait]
 impl SearchIndex for SqliteStore {
     async fn search(&self, tenant: &str, query: SearchQuery, count: usize) -> Result<SearchPage> {
-        let registry = self.schema.as_ref().map(|s| s.get().registry.clone()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
+        let registry = self.schema.as_ref().map(|s| s.get_for(tenant).registry.clone()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
         let tenant = tenant.to_string();
         let snapshots = self.snapshots.clone();
         self.readers
@@ -276,12 +278,13 @@ impl SearchIndex for SqliteStore {
             .await
     }
 
-    async fn reindex(&self) -> Result<u64> {
-        let schema = self.schema.as_ref().map(|s| s.get()).ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
+    async fn reindex(&self, tenant: Option<&str>) -> Result<u64> {
+        let cell = self.schema.clone().ok_or_else(|| FhirError::Internal("this store was opened without a search index".into()))?;
         let writer = self.writer.clone();
+        let tenant = tenant.map(str::to_string);
         tokio::task::spawn_blocking(move || {
             let mut w = writer.lock().map_err(internal)?;
-            reindex_all(&mut w, &schema.extractor)
+            reindex_all(&mut w, &|t: &str| cell.get_for(t).extractor.clone(), tenant.as_deref())
         })
         .await
         .map_err(internal)?
@@ -300,37 +303,54 @@ fn sole_tenant(conn: &Connection, tenant: &str) -> Result<bool> {
     Ok(names.len() == 1 && names[0] == tenant)
 }
 
-/// The current SearchParameter resources (custom search parameters).
-fn stored_search_parameters(conn: &Connection) -> Result<Vec<serde_json::Value>> {
+/// The current SearchParameter resources (custom search parameters), by tenant.
+fn stored_search_parameters(conn: &Connection) -> Result<std::collections::BTreeMap<String, Vec<serde_json::Value>>> {
     let mut stmt = conn.prepare(
-        "SELECT v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE c.rtype = 'SearchParameter' AND c.deleted = 0",
+        "SELECT c.tenant, v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq WHERE c.rtype = 'SearchParameter' AND c.deleted = 0",
     )?;
-    let bodies = stmt.query_map([], |r| r.get::<_, Option<Vec<u8>>>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(bodies.into_iter().flatten().filter_map(|b| serde_json::from_slice(&b).ok()).collect())
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+    for (tenant, body) in rows {
+        if let Some(v) = body.and_then(|b| serde_json::from_slice(&b).ok()) {
+            out.entry(tenant).or_default().push(v);
+        }
+    }
+    Ok(out)
 }
 
 /// Replaces the search values of every current resource, in batches of 1,000 resources per
 /// transaction (so other writers are not starved); their values are computed on every core.
-fn reindex_all(w: &mut Writer, extractor: &Extractor) -> Result<u64> {
+/// `extractor_of` gives a tenant's extractor; `tenant` limits the rebuild to one tenant.
+fn reindex_all(w: &mut Writer, extractor_of: &dyn Fn(&str) -> Arc<Extractor>, tenant: Option<&str>) -> Result<u64> {
     let mut done = 0u64;
     let mut after = 0i64;
+    let mut extractors: std::collections::HashMap<String, Arc<Extractor>> = Default::default();
     loop {
         let count = w.in_tx(|conn, dicts, _| {
-            let batch: Vec<(i64, String, Vec<u8>)> = {
+            let rows: Vec<(i64, String, String, Vec<u8>)> = {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT c.rid, c.rtype, v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
-                     WHERE c.rid > ?1 AND c.deleted = 0 ORDER BY c.rid LIMIT 1000",
+                    "SELECT c.rid, c.tenant, c.rtype, v.body FROM resource_current c JOIN resource_version v ON v.seq = c.seq \
+                     WHERE c.rid > ?1 AND c.deleted = 0 AND (?2 IS NULL OR c.tenant = ?2) ORDER BY c.rid LIMIT 1000",
                 )?;
-                let rows = stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default())))?;
+                let rows = stmt.query_map(rusqlite::params![after, tenant], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default()))
+                })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
+            let batch: Vec<(i64, String, Vec<u8>, Arc<Extractor>)> = rows
+                .into_iter()
+                .map(|(rid, t, rtype, body)| {
+                    let ex = extractors.entry(t.clone()).or_insert_with(|| extractor_of(&t)).clone();
+                    (rid, rtype, body, ex)
+                })
+                .collect();
             let Some(last) = batch.last() else { return Ok(0) };
             after = last.0;
             let count = batch.len();
             let mut stmts = crate::search::sqlite::Stmts::default();
             pipeline::run(
                 batch,
-                |(rid, rtype, body)| (rid, rtype, serde_json::from_slice::<serde_json::Value>(&body).map(|r| index_entries(extractor, &r))),
+                |(rid, rtype, body, extractor)| (rid, rtype, serde_json::from_slice::<serde_json::Value>(&body).map(|r| index_entries(&extractor, &r))),
                 |prepared| {
                     let (rid, rtype, entries) = prepared.map_err(FhirError::Internal)?;
                     let entries = entries.map_err(internal)?;

@@ -31,7 +31,7 @@ pub async fn authorize(app: &AppState, fr: &mut FhirRequest) -> Result<()> {
     if fr.url_tenant.as_ref().is_some_and(|u| *u != token_tenant) {
         return Err(forbidden("the token is not valid for this tenant"));
     }
-    check_scope_queries(app, &principal)?;
+    check_scope_queries(app, &principal, &token_tenant)?;
     fr.tenant = token_tenant;
     fr.principal = Some(principal);
     fr.access = decide(app, fr, &target).await?;
@@ -40,8 +40,8 @@ pub async fn authorize(app: &AppState, fr: &mut FhirRequest) -> Result<()> {
 
 /// SMART v2 query filters must be searches this server understands: an unknown parameter
 /// would otherwise filter nothing and grant every resource of the type.
-fn check_scope_queries(app: &AppState, p: &crate::auth::principal::Principal) -> Result<()> {
-    let registry = app.fhir.registry();
+fn check_scope_queries(app: &AppState, p: &crate::auth::principal::Principal, tenant: &str) -> Result<()> {
+    let registry = app.fhir.registry_for(tenant);
     for s in p.scopes.iter().filter(|s| !s.query.is_empty()) {
         let ok = match &s.resource_type {
             Some(t) => app.fhir.defs.is_resource_type(t) && crate::search::query::parse(&registry, vec![t.clone()], &s.query, true).is_ok(),
@@ -76,16 +76,6 @@ pub async fn decide(app: &AppState, fr: &FhirRequest, t: &Target) -> Result<Acce
     }
     let guard = fr.guard(app);
     let rt = t.resource_type.as_deref();
-    match t.operation() {
-        Some("reindex") => {
-            // Search parameters are shared by every tenant: only the rules' admin groups.
-            let groups = fr.principal.as_ref().and_then(|p| p.groups.as_deref()).unwrap_or(&[]);
-            if !app.auth.rules.is_admin(groups) {
-                return Err(forbidden("$reindex acts on every tenant and needs an admin group of the rules file"));
-            }
-        }
-        Some(_) | None => {}
-    }
     if t.kind == Kind::Bundle {
         // Each entry is decided as it runs (`bundle_post`); the Bundle type needs its body.
         return Ok(Access::Full);

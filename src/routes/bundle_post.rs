@@ -38,10 +38,10 @@ pub async fn post(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>
     // The entries are parsed on every core; text the split refuses gets the usual parse
     // (and its message).
     let prepared = match crate::fhir::json::split(&text, "entry") {
-        Ok(split) => transaction::prepare_split(&app.fhir, split, text, limits, &fr.out.base_url).await,
+        Ok(split) => transaction::prepare_split(&app.fhir, &fr.tenant, split, text, limits, &fr.out.base_url).await,
         Err(_) => {
             let body = super::request::parse_json(&text)?;
-            transaction::prepare(&app.fhir, body, limits, &fr.out.base_url).await
+            transaction::prepare(&app.fhir, &fr.tenant, body, limits, &fr.out.base_url).await
         }
     };
     let prepared = match prepared {

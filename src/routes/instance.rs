@@ -10,6 +10,7 @@ use super::response;
 use super::AppState;
 use crate::error::{FhirError, Result};
 use crate::interactions;
+use crate::persistence::Expect;
 
 /// A write body: FHIR JSON, or for Binary any other media type taken as its raw content.
 async fn write_body(fr: &mut FhirRequest, resource_type: &str, id: Option<&str>) -> Result<Value> {
@@ -49,9 +50,19 @@ pub async fn update(app: &AppState, fr: &mut FhirRequest, resource_type: &str, i
     interactions::check_type(&app.fhir, resource_type)?;
     interactions::check_id(id)?;
     let if_match = negotiate::if_match(&fr.headers)?;
+    let create_only = negotiate::if_none_match_any(&fr.headers);
+    let expect = match (if_match, create_only) {
+        (Some(_), true) => return Err(FhirError::BadRequest("If-Match and If-None-Match: * cannot be sent together".into())),
+        (Some(v), false) => Expect::Version(v),
+        (None, true) => Expect::Absent,
+        (None, false) => Expect::Any,
+    };
     let resource = write_body(fr, resource_type, Some(id)).await?;
     let gate = fr.guard(app).gate();
-    let (v, created) = interactions::update::update(&app.fhir, &fr.tenant, resource_type, id, resource, if_match, &gate).await?;
+    let (v, created) = match interactions::update::update(&app.fhir, &fr.tenant, resource_type, id, resource, expect, &gate).await {
+        Err(FhirError::Conflict(_)) if create_only => return Err(FhirError::PreconditionFailed(format!("{resource_type}/{id} exists (If-None-Match: *)"))),
+        r => r?,
+    };
     let v = interactions::binary::hydrate(&app.fhir, v).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(response::resource(status, &fr.out, &v, prefer_return(&fr.headers), true))

@@ -8,6 +8,7 @@ mod everything;
 mod history;
 mod ingest;
 mod instance;
+mod metadata;
 mod patch;
 pub mod negotiate;
 mod request;
@@ -83,7 +84,7 @@ pub(crate) async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Respon
     let rt = t.resource_type.clone().unwrap_or_default();
     let id = t.id.clone().unwrap_or_default();
     let mut resp = match &t.kind {
-        Kind::Capabilities => capabilities(app, fr),
+        Kind::Capabilities => metadata::capabilities(app, fr),
         Kind::SmartConfiguration => authz::smart_configuration(app, fr),
         Kind::SearchSystem => search::search(app, fr, Vec::new(), t.post_search).await,
         Kind::SearchType => search::search(app, fr, vec![rt], t.post_search).await,
@@ -109,17 +110,6 @@ pub(crate) async fn route(app: &AppState, fr: &mut FhirRequest) -> Result<Respon
     Ok(resp)
 }
 
-fn capabilities(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
-    fr.negotiate(false)?;
-    let fhir = &app.fhir;
-    let date = crate::fhir::meta::instant(crate::fhir::meta::now_micros());
-    let mut cs = interactions::capabilities::capability_statement(fhir.defs, &fhir.registry(), &fr.out.base_url, &date);
-    if let (Some(a), Some(t)) = (&app.auth.authorize_url, &app.auth.token_url) {
-        interactions::capabilities::add_security(&mut cs, a, t);
-    }
-    Ok(response::json_value(StatusCode::OK, &fr.out, &cs))
-}
-
 /// The operations, by name and level.
 async fn operation(app: &AppState, fr: &mut FhirRequest, t: &Target, name: &str) -> Result<Response<Body>> {
     let rt = t.resource_type.as_deref();
@@ -130,9 +120,10 @@ async fn operation(app: &AppState, fr: &mut FhirRequest, t: &Target, name: &str)
         ("ingest-document", Some("Patient"), Some(id)) if post => ingest::ingest(app, fr, Some(id)).await,
         ("ingest-status", None, Some(job)) if fr.method == Method::GET => ingest::status(app, fr, job).await,
         ("reindex", None, None) if post => reindex(app, fr).await,
+        ("versions", None, None) if fr.method == Method::GET => metadata::versions(fr),
         ("everything", Some("Patient"), id) => everything::everything(app, fr, id).await,
         ("validate", Some(rt), _) if post => instance::validate(app, fr, rt).await,
-        ("ingest-document" | "ingest-status" | "reindex" | "validate" | "everything", _, _) => {
+        ("ingest-document" | "ingest-status" | "reindex" | "validate" | "everything" | "versions", _, _) => {
             Err(FhirError::MethodNotAllowed(format!("{} is not supported on {}", fr.method, fr.path)))
         }
         _ => Err(FhirError::NotFound(format!("unknown operation ${}", name.chars().take(64).collect::<String>()))),
@@ -141,7 +132,7 @@ async fn operation(app: &AppState, fr: &mut FhirRequest, t: &Target, name: &str)
 
 async fn reindex(app: &AppState, fr: &mut FhirRequest) -> Result<Response<Body>> {
     fr.negotiate(false)?;
-    let (custom, count) = interactions::reindex::reindex(&app.fhir).await?;
+    let (custom, count) = interactions::reindex::reindex(&app.fhir, &fr.tenant).await?;
     let out = serde_json::json!({"resourceType": "Parameters", "parameter": [
         {"name": "customSearchParameters", "valueInteger": custom},
         {"name": "resourcesReindexed", "valueInteger": count}

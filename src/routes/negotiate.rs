@@ -135,6 +135,11 @@ pub fn if_none_match(headers: &HeaderMap, current: u64) -> bool {
     })
 }
 
+/// `If-None-Match: *` on a write: create only, never replace.
+pub fn if_none_match_any(headers: &HeaderMap) -> bool {
+    headers.get_all(axum::http::header::IF_NONE_MATCH).iter().any(|v| v.to_str().unwrap_or("").split(',').any(|t| t.trim() == "*"))
+}
+
 /// `If-Modified-Since`: true when the resource has not changed since the given HTTP date.
 pub fn not_modified_since(headers: &HeaderMap, last_updated_micros: i64) -> bool {
     let Some(v) = headers.get(axum::http::header::IF_MODIFIED_SINCE) else { return false };

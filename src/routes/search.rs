@@ -163,7 +163,7 @@ fn entry(defs: &Definitions, base: &str, v: StoredVersion, mode: &'static str, q
 }
 
 /// `_elements` and `_summary`: drop what was not asked for and tag the result SUBSETTED.
-fn shape(defs: &Definitions, resource: &mut Value, q: &SearchQuery) {
+pub(super) fn shape(defs: &Definitions, resource: &mut Value, q: &SearchQuery) {
     let rtype = resource.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
     let Some(obj) = resource.as_object_mut() else { return };
     let keep_always = ["resourceType", "id", "meta"];

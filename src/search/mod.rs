@@ -33,6 +33,7 @@ pub struct SearchPage {
 #[async_trait]
 pub trait SearchIndex: Send + Sync {
     async fn search(&self, tenant: &str, query: query::SearchQuery, count: usize) -> Result<SearchPage>;
-    /// Rebuilds the search values of every current resource with the schema in force.
-    async fn reindex(&self) -> Result<u64>;
+    /// Rebuilds the search values of every current resource of `tenant` (`None`: of every
+    /// tenant) with the schema in force in its tenant.
+    async fn reindex(&self, tenant: Option<&str>) -> Result<u64>;
 }

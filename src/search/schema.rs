@@ -1,5 +1,6 @@
 //! The search parameters in force (official + custom SearchParameter resources) and the
 //! extractor built from them, swapped as a whole by `$reindex`.
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
@@ -56,27 +57,50 @@ pub fn from_resource(sp: &Value) -> Option<SearchParam> {
     Some(SearchParam { url: s("url")?, code: s("code")?, base, kind, expression: Some(s("expression")?), target: list("target"), component })
 }
 
-/// The schema in force; readers take a snapshot, `$reindex` replaces it.
-pub struct SchemaCell(RwLock<Arc<Schema>>);
+/// The schemas in force, one per tenant: the official parameters, plus the custom
+/// SearchParameters a tenant put in force with `$reindex`. Readers take a snapshot.
+pub struct SchemaCell {
+    official: Arc<Schema>,
+    tenants: RwLock<HashMap<String, Arc<Schema>>>,
+}
 
 impl SchemaCell {
-    pub fn new(schema: Schema) -> SchemaCell {
-        SchemaCell(RwLock::new(Arc::new(schema)))
+    /// `official`: the schema of every tenant without custom parameters.
+    pub fn new(official: Schema) -> SchemaCell {
+        SchemaCell { official: Arc::new(official), tenants: RwLock::new(HashMap::new()) }
     }
 
+    /// The default tenant's schema.
     pub fn get(&self) -> Arc<Schema> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.get_for(crate::TENANT)
     }
 
-    pub fn set(&self, schema: Schema) {
-        let mut g = match self.0.write() {
+    pub fn get_for(&self, tenant: &str) -> Arc<Schema> {
+        let map = match self.tenants.read() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *g = Arc::new(schema);
+        map.get(tenant).cloned().unwrap_or_else(|| self.official.clone())
+    }
+
+    /// Puts a tenant's schema in force (`None`: back to the official parameters).
+    pub fn set_for(&self, tenant: &str, schema: Option<Schema>) {
+        let mut map = match self.tenants.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match schema {
+            Some(s) => map.insert(tenant.to_string(), Arc::new(s)),
+            None => map.remove(tenant),
+        };
+    }
+
+    /// The tenants with custom parameters in force.
+    pub fn tenants(&self) -> Vec<String> {
+        match self.tenants.read() {
+            Ok(g) => g.keys().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().keys().cloned().collect(),
+        }
     }
 }
 
@@ -91,5 +115,13 @@ mod tests {
             "expression": "Patient.extension('http://example.org/eye').value"});
         let schema = Schema::build(Definitions::r4(), &[sp]).unwrap();
         assert_eq!(schema.registry.get("Patient", "eye-colour").unwrap().kind, ParamType::Token);
+        // In force for one tenant only.
+        let cell = SchemaCell::new(Schema::build(Definitions::r4(), &[]).unwrap());
+        cell.set_for("t1", Some(schema));
+        assert!(cell.get_for("t1").registry.get("Patient", "eye-colour").is_some());
+        assert!(cell.get_for("t2").registry.get("Patient", "eye-colour").is_none());
+        assert!(cell.get().registry.get("Patient", "eye-colour").is_none());
+        cell.set_for("t1", None);
+        assert!(cell.get_for("t1").registry.get("Patient", "eye-colour").is_none());
     }
 }

@@ -96,7 +96,7 @@ impl OpenSearchIndex {
         Ok(Ctx {
             client: &self.client,
             index: self.index_of(tenant)?,
-            registry: self.schema.get().registry.clone(),
+            registry: self.schema.get_for(tenant).registry.clone(),
             chain_cap: self.chain_cap,
             include_cap: self.include_cap,
             keep_alive: self.pit_keep_alive,
@@ -114,7 +114,7 @@ impl SearchIndex for OpenSearchIndex {
 
     /// The index holds no resources of its own: it is rebuilt from the resource store with
     /// `reindex_from` (`hearth reindex` in AWS mode scans DynamoDB and calls it).
-    async fn reindex(&self) -> Result<u64> {
+    async fn reindex(&self, _tenant: Option<&str>) -> Result<u64> {
         Err(FhirError::MethodNotAllowed(
             "the OpenSearch index is rebuilt from the resource store: a reindex needs the stored versions as its source (run `hearth reindex` with HEARTH_BACKEND=aws)".into(),
         ))

@@ -120,13 +120,13 @@ impl OpenSearchIndex {
         // A rebuild is loading a new index: it gets every write too.
         let rebuilding = self.client.send(Method::Head, &next, None, false).await?.ok();
         let targets: Vec<&str> = if rebuilding { vec![&alias, &next] } else { vec![&alias] };
-        self.write(&targets, versions).await
+        self.write(tenant, &targets, versions).await
     }
 
     /// Writes `versions` to each alias of `targets`; a version succeeds when written to the
     /// first (or refused there as not newer) and to the others unless they are gone.
-    async fn write(&self, targets: &[&str], versions: &[StoredVersion]) -> Result<Vec<Result<()>>> {
-        let extractor = self.schema.get().extractor.clone();
+    async fn write(&self, tenant: &str, targets: &[&str], versions: &[StoredVersion]) -> Result<Vec<Result<()>>> {
+        let extractor = self.schema.get_for(tenant).extractor.clone();
         let owned: Vec<StoredVersion> = versions.to_vec();
         // Extraction evaluates FHIRPath: keep it off the async workers.
         let prepared: Vec<Prepared> = tokio::task::spawn_blocking(move || owned.iter().map(|v| prepare(&extractor, v)).collect())
@@ -225,7 +225,7 @@ impl OpenSearchIndex {
             if batch.is_empty() {
                 break;
             }
-            for (v, r) in batch.iter().zip(self.write(&[&next], &batch).await?) {
+            for (v, r) in batch.iter().zip(self.write(tenant, &[&next], &batch).await?) {
                 match r {
                     Ok(()) => done += 1,
                     Err(FhirError::BadRequest(_)) => {
