@@ -348,8 +348,10 @@ async fn other_patients_hidden_versions_and_critical_headers() {
     assert_denied(&call(&s, Method::PUT, "/Patient/A", Some(&tok), Some(&own)).await, 403, "link own Patient to B", &[SECRET]);
 
     // An Observation that was A's (v1), then B's (v2, v3), then A's again (v4).
-    for p in ["A", "B", "B", "A"] {
-        put(&s, "/Observation/moves", obs("moves", p)).await;
+    for (i, p) in ["A", "B", "B", "A"].into_iter().enumerate() {
+        let mut o = obs("moves", p);
+        o["code"]["text"] = json!(format!("{SECRET}-{p}-step{i}"));
+        put(&s, "/Observation/moves", o).await;
     }
     let read = confined("patient/*.rs");
     let mut seen = Vec::new();

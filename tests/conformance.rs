@@ -82,3 +82,47 @@ async fn ids_made_of_dots_are_refused() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(s.system_history_count().await, 1, "only the one valid create is stored");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_that_change_nothing_make_no_version() {
+    let s = tokio::task::block_in_place(common::TestServer::start);
+    let p = json!({"resourceType": "Patient", "id": "same", "active": true, "identifier": [{"system": "urn:x", "value": "s1"}]});
+    assert_eq!(s.put_json("/Patient/same", &p).await.status, 201);
+    let version = |r: &common::Resp| r.json()["meta"]["versionId"].as_str().unwrap_or("").to_string();
+    // Plain PUT, also with meta the client carried over from a read.
+    let r = s.put_json("/Patient/same", &p).await;
+    assert_eq!((r.status, version(&r)), (200, "1".to_string()), "{}", r.text());
+    let mut with_meta = s.get("/Patient/same").await.json();
+    with_meta["meta"]["lastUpdated"] = json!("2020-01-01T00:00:00Z");
+    assert_eq!(version(&s.put_json("/Patient/same", &with_meta).await), "1");
+    // With If-Match of the current version; a stale one is still 412.
+    let r = s.send(common::json_body(s.req(Method::PUT, "/Patient/same").header("if-match", "W/\"1\""), &p)).await;
+    assert_eq!((r.status, version(&r)), (200, "1".to_string()));
+    assert_eq!(s.send(common::json_body(s.req(Method::PUT, "/Patient/same").header("if-match", "W/\"7\""), &p)).await.status, 412);
+    // Conditional PUT and PATCH.
+    let r = s.put_json("/Patient?identifier=urn:x|s1", &p).await;
+    assert_eq!((r.status, version(&r)), (200, "1".to_string()), "{}", r.text());
+    let patch = s.req(Method::PATCH, "/Patient/same").header("content-type", "application/json-patch+json").body(json!([{"op": "replace", "path": "/active", "value": true}]).to_string());
+    let r = s.send(patch).await;
+    assert_eq!((r.status, version(&r)), (200, "1".to_string()), "{}", r.text());
+    assert_eq!(s.history_entries("/Patient/same/_history").await.len(), 1);
+    // A real change still makes version 2.
+    let mut changed = p.clone();
+    changed["active"] = json!(false);
+    assert_eq!(version(&s.put_json("/Patient/same", &changed).await), "2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_out_of_range_are_refused() {
+    let s = tokio::task::block_in_place(common::TestServer::start);
+    let body = r#"{"resourceType":"Observation","id":"big","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e999}}"#;
+    let r = s.send(s.req(Method::PUT, "/Observation/big").header("content-type", "application/fhir+json").body(body)).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("out of range"), "{}", r.text());
+    let tx = format!(r#"{{"resourceType":"Bundle","type":"transaction","entry":[{{"resource":{body},"request":{{"method":"PUT","url":"Observation/big"}}}}]}}"#);
+    let r = s.send(s.req(Method::POST, "").header("content-type", "application/fhir+json").body(tx)).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(s.get("/Observation/big").await.status, 404);
+    let small = r#"{"resourceType":"Observation","id":"small","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e-300}}"#;
+    assert_eq!(s.send(s.req(Method::PUT, "/Observation/small").header("content-type", "application/fhir+json").body(small)).await.status, 201);
+}

@@ -104,6 +104,9 @@ impl<'de> Visitor<'de> for Strict {
         while let Some(key) = map.next_key::<String>()? {
             if out.is_empty() && key == NUMBER_TOKEN {
                 let text: String = map.next_value()?;
+                if text.parse::<f64>().is_ok_and(f64::is_infinite) {
+                    return Err(serde::de::Error::custom(format!("the number {} is out of range", text.chars().take(40).collect::<String>())));
+                }
                 return Number::from_str(&text).map(Value::Number).map_err(serde::de::Error::custom);
             }
             let value = map.next_value_seed(Strict)?;
@@ -187,8 +190,10 @@ mod tests {
 
     #[test]
     fn parses_like_serde_json() {
-        let text = br#"{"a":[1,-2,3.50,1e400,true,null,"x\u00e9"],"b":{"c":{}},"d":[],"e":18446744073709551615}"#;
+        let text = br#"{"a":[1,-2,3.50,1e300,1e-400,true,null,"x\u00e9"],"b":{"c":{}},"d":[],"e":18446744073709551615}"#;
         assert_eq!(parse(text).unwrap(), serde_json::from_slice::<serde_json::Value>(text).unwrap());
+        // Beyond what a double holds: refused, never stored as infinity.
+        assert!(parse(br#"{"a":[1e400]}"#).unwrap_err().contains("out of range"));
         assert!(parse(br#"{"a":1} x"#).is_err(), "trailing characters");
         assert!(parse(br#"{"a":[{"b":1,"c":{"b":2,"b":3}}]}"#).unwrap_err().contains("duplicate member name at a[0].c.b"));
     }

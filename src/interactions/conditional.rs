@@ -98,7 +98,14 @@ pub async fn update(fhir: &Fhir, tenant: &str, resource_type: &str, params: &[(S
         if let Some(obj) = resource.as_object_mut() {
             obj.insert("id".into(), Value::String(id.clone()));
         }
+        let current = if t != "Binary" { tx.read(&t, &id)? } else { None };
         let op = WriteOp { resource_type: t, id, expect, method: Method::Put, resource: Some(resource) };
+        if let Some(v) = op.resource.as_ref().and_then(|r| super::unchanged(current.as_ref(), r)) {
+            if matches!(expect, Expect::Any) || expect == Expect::Version(v.version) {
+                tx.may_write(&op)?;
+                return Ok((v, false));
+            }
+        }
         let r = tx.write(op)?;
         let v = r.version.ok_or_else(|| FhirError::Internal("the store returned no version for an update".into()))?;
         Ok((v, r.created))

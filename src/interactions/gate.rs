@@ -59,6 +59,10 @@ impl Tx for GatedTx<'_> {
         self.inner.write(op)
     }
 
+    fn may_write(&mut self, op: &WriteOp) -> Result<()> {
+        self.check(op)
+    }
+
     fn write_many(&mut self, ops: Vec<WriteOp>) -> Result<Vec<Result<WriteResult>>> {
         let mut allowed = Vec::with_capacity(ops.len());
         for op in &ops {

@@ -99,3 +99,29 @@ pub fn check_resource(fhir: &Fhir, resource_type: &str, resource: &Value) -> Res
     }
     Ok(())
 }
+
+/// Equal apart from `meta.versionId` and `meta.lastUpdated`: an update with this content
+/// changes nothing and makes no new version.
+pub fn same_content(a: &Value, b: &Value) -> bool {
+    fn strip(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.shift_remove("versionId");
+            meta.shift_remove("lastUpdated");
+            if meta.is_empty() {
+                if let Some(o) = v.as_object_mut() {
+                    o.shift_remove("meta");
+                }
+            }
+        }
+        v
+    }
+    strip(a) == strip(b)
+}
+
+/// The current version when storing `resource` over it would change nothing.
+pub fn unchanged(current: Option<&crate::persistence::StoredVersion>, resource: &Value) -> Option<crate::persistence::StoredVersion> {
+    let current = current.filter(|v| !v.is_deleted())?;
+    let stored: Value = serde_json::from_slice(current.body.as_deref()?).ok()?;
+    same_content(&stored, resource).then(|| current.clone())
+}

@@ -78,6 +78,7 @@ pub fn patch_in_tx(tx: &mut dyn Tx, defs: &'static Definitions, resource_type: &
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| FhirError::Internal(format!("stored resource is not JSON: {e}")))?;
     let doc = patched(defs, &value, patch)?;
+    let unchanged = super::same_content(&value, &doc);
     let op = WriteOp {
         resource_type: resource_type.to_string(),
         id: id.to_string(),
@@ -85,6 +86,10 @@ pub fn patch_in_tx(tx: &mut dyn Tx, defs: &'static Definitions, resource_type: &
         method: Method::Put,
         resource: Some(doc),
     };
+    if unchanged {
+        tx.may_write(&op)?;
+        return Ok(current);
+    }
     tx.write(op)?.version.ok_or_else(|| FhirError::Internal("the store returned no version for a patch".into()))
 }
 

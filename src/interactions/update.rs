@@ -31,6 +31,19 @@ pub async fn update(
         None => return Err(FhirError::BadRequest(format!("the body has no id; it must be '{id}' as in the URL"))),
     }
     check_resource(fhir, resource_type, &resource)?;
+    // An update that changes nothing answers with the current version (decided like a write).
+    if !matches!(expect, Expect::Absent) && resource_type != "Binary" {
+        let current = fhir.store.read(tenant, resource_type, id).await?;
+        if let Some(v) = super::unchanged(current.as_ref(), &resource) {
+            if matches!(expect, Expect::Any) || expect == Expect::Version(v.version) {
+                if let Some(g) = gate {
+                    let op = WriteOp { resource_type: resource_type.to_string(), id: id.to_string(), expect, method: Method::Put, resource: Some(resource) };
+                    g.write(&op, Some(&v))?;
+                }
+                return Ok((v, false));
+            }
+        }
+    }
     binary::offload(fhir, tenant, id, &mut resource).await?;
     let op = WriteOp { resource_type: resource_type.to_string(), id: id.to_string(), expect, method: Method::Put, resource: Some(resource) };
     let mut results = super::gate::commit(fhir, tenant, gate, vec![op]).await?;

@@ -125,6 +125,11 @@ pub trait Tx {
     /// `(type, id)` of up to `limit` current resources matching the query.
     fn search_ids(&mut self, query: &crate::search::query::SearchQuery, limit: usize) -> Result<Vec<(String, String)>>;
     fn write(&mut self, op: WriteOp) -> Result<WriteResult>;
+    /// Whether `op` may be written, for a write that turns out to change nothing and is left
+    /// out: it is still decided like one (a policy-checking wrapper overrides this).
+    fn may_write(&mut self, _op: &WriteOp) -> Result<()> {
+        Ok(())
+    }
     /// Writes of distinct resources, with the outcome of each as `write` would give it one
     /// after the other (an adapter may prepare them in parallel). The outer error is a
     /// storage failure: the unit of work must fail.
