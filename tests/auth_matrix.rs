@@ -292,26 +292,8 @@ fn resource_ids(v: &Value) -> Vec<String> {
 
 /// Problems of an answer that is allowed to carry data.
 fn leak_problems(r: &Resp, p: &Policy) -> Vec<String> {
-    let mut out = Vec::new();
-    let text = r.text();
-    let headers = format!("{:?}", r.headers);
-    for m in p.markers.iter().chain(["_hearthBlob"].iter()) {
-        if text.contains(m) {
-            out.push(format!("body contains {m:?}"));
-        }
-        if headers.contains(m) {
-            out.push(format!("headers contain {m:?}"));
-        }
-    }
-    for h in ["location", "content-location"] {
-        if let Some(v) = r.header(h) {
-            for f in &p.forbidden {
-                if refers_to(&v, f) {
-                    out.push(format!("header {h}: {v} refers to {f}"));
-                }
-            }
-        }
-    }
+    let markers: Vec<&str> = p.markers.iter().copied().chain(["_hearthBlob"]).collect();
+    let mut out = surface_problems(r, &markers, &p.forbidden);
     if let Some(v) = r.try_json() {
         let mut rs = Vec::new();
         resources(&v, &mut rs);

@@ -321,24 +321,7 @@ fn generate(seed: u64, base_url: &str) -> Generated {
 
 /// Whatever the status: nothing outside A's compartment in the answer.
 fn leak_problems(r: &Resp) -> Vec<String> {
-    let mut out = Vec::new();
-    let text = r.text();
-    let headers = format!("{:?}", r.headers);
-    for m in [SECRET, "_hearthBlob"] {
-        if text.contains(m) {
-            out.push(format!("body contains {m:?}"));
-        }
-        if headers.contains(m) {
-            out.push(format!("headers contain {m:?}"));
-        }
-    }
-    for h in ["location", "content-location"] {
-        if let Some(v) = r.header(h) {
-            if B_IDS.iter().any(|f| refers_to(&v, f)) {
-                out.push(format!("header {h}: {v}"));
-            }
-        }
-    }
+    let mut out = surface_problems(r, &[SECRET, "_hearthBlob"], B_IDS);
     if let Some(v) = r.try_json() {
         let mut rs = Vec::new();
         resources(&v, &mut rs);

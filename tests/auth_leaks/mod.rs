@@ -128,3 +128,29 @@ pub async fn history_count(s: &TestServer, prac: &str) -> usize {
     }
     n
 }
+
+/// Marker strings in the body or headers, and location headers that refer to a forbidden
+/// resource.
+pub fn surface_problems(r: &Resp, markers: &[&str], forbidden: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    let text = r.text();
+    let headers = format!("{:?}", r.headers);
+    for m in markers {
+        if text.contains(m) {
+            out.push(format!("body contains {m:?}"));
+        }
+        if headers.contains(m) {
+            out.push(format!("headers contain {m:?}"));
+        }
+    }
+    for h in ["location", "content-location"] {
+        if let Some(v) = r.header(h) {
+            for f in forbidden {
+                if refers_to(&v, f) {
+                    out.push(format!("header {h}: {v} refers to {f}"));
+                }
+            }
+        }
+    }
+    out
+}
