@@ -60,17 +60,13 @@ fn strings(claims: &Value, key: &str) -> Result<Option<Vec<String>>, String> {
     }
 }
 
-fn is_claim_id(id: &str) -> bool {
-    crate::interactions::is_valid_id(id)
-}
-
 /// `fhirUser`: `[base/]Type/id` of a person type, as SMART defines it.
 fn check_fhir_user(fu: &str) -> Result<(), String> {
     let bad = || format!("the claim 'fhirUser' ('{}') is not a reference to a Patient, Practitioner, PractitionerRole, RelatedPerson or Person", fu.chars().take(80).collect::<String>());
     let mut parts = fu.rsplitn(3, '/');
     let (Some(id), Some(ty)) = (parts.next(), parts.next()) else { return Err(bad()) };
     let base_ok = parts.next().is_none_or(|b| b.starts_with("https://") || b.starts_with("http://"));
-    if base_ok && matches!(ty, "Patient" | "Practitioner" | "PractitionerRole" | "RelatedPerson" | "Person") && is_claim_id(id) {
+    if base_ok && matches!(ty, "Patient" | "Practitioner" | "PractitionerRole" | "RelatedPerson" | "Person") && crate::interactions::is_valid_id(id) {
         Ok(())
     } else {
         Err(bad())
@@ -98,7 +94,7 @@ impl Principal {
             check_fhir_user(f)?;
         }
         let patient = text(claims, "patient")?;
-        if patient.as_deref().is_some_and(|p| !is_claim_id(p)) {
+        if patient.as_deref().is_some_and(|p| !crate::interactions::is_valid_id(p)) {
             return Err("the claim 'patient' is not a valid resource id".into());
         }
         let tenant = text(claims, tenant_claim)?;

@@ -83,7 +83,7 @@ pub async fn everything(
     Ok(out)
 }
 
-fn too_many() -> FhirError {
+pub fn too_many() -> FhirError {
     FhirError::TooCostly(format!(
         "$everything gathers more than {MAX_RESOURCES} resources; narrow it with _type, _since, start or end, or use $export"
     ))

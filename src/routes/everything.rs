@@ -89,7 +89,7 @@ pub async fn everything(app: &AppState, fr: &mut FhirRequest, id: Option<&str>) 
             }
         }
         if all.len() > everything::MAX_RESOURCES {
-            return Err(FhirError::TooCostly(format!("$everything gathers more than {} resources; narrow it or use $export", everything::MAX_RESOURCES)));
+            return Err(everything::too_many());
         }
     }
     // Every resource that leaves is one the caller may read.
